@@ -1,0 +1,44 @@
+"""Reads for accounts, organisations and credentials."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.core.models import ApiToken, Organisation, OrganisationRole, PublicKey, User
+
+
+def api_token_user(*, plaintext: str) -> User | None:
+    """The active user behind a token, or None. Records when the token was last used."""
+    from apps.core.services import token_digest
+
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(digest=token_digest(plaintext), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    return token.user
+
+
+def api_token_list(*, user: User) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user)
+
+
+def public_key_list(*, user: User) -> QuerySet[PublicKey]:
+    return PublicKey.objects.filter(user=user)
+
+
+def organisation_list(*, user: User) -> QuerySet[Organisation]:
+    return Organisation.objects.filter(members__user=user).distinct()
+
+
+def organisation_admin_ids(*, user: User) -> set:
+    """Organisations in which ``user`` is an admin (they see everything there)."""
+    return set(
+        user.organisation_memberships.filter(role=OrganisationRole.ADMIN).values_list(
+            "organisation_id", flat=True
+        )
+    )

@@ -1,0 +1,28 @@
+"""Chainable folder queries."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class FolderQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(deleted_at__isnull=True)
+
+    def trashed(self):
+        return self.filter(deleted_at__isnull=False)
+
+    def visible_to(self, user):
+        """Folders ``user`` may read: all of their admin organisations', plus trees they are members of."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        from apps.core.selectors import organisation_admin_ids
+
+        return self.filter(
+            Q(organisation_id__in=organisation_admin_ids(user=user)) | Q(root__members__user=user)
+        ).distinct()
+
+    def subtree_of(self, folder):
+        """``folder`` and everything below it."""
+        return self.filter(Q(pk=folder.pk) | Q(path__contains=[folder.pk]))

@@ -1,0 +1,166 @@
+"""Folder pages: browse, create, rename, move, delete, members, trash.
+
+Views parse forms and call the same services as the REST API. htmx requests get fragments
+(template partials); plain form posts fall back to full pages, so the UI works without JS too.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.core.errors import ServiceValidationError
+from apps.core.models import User
+from apps.core.selectors import organisation_list
+from apps.storage import selectors
+from apps.storage.forms import FolderForm, FolderMemberForm, FolderMoveForm
+from apps.storage.models import Folder, FolderRole
+from apps.storage.permissions import folder_get_for, folder_role
+from apps.storage.services import folders as folder_services
+
+
+def _redirect(request, url: str):
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def _form_errors(form, exc: ServiceValidationError) -> None:
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+@require_GET
+def home(request):
+    organisations = organisation_list(user=request.user)
+    return render(request, "storage/home.html", {
+        "organisations": organisations,
+        "folders": selectors.folder_list(user=request.user, top_level=True),
+        "form": FolderForm(),
+    })
+
+
+@require_POST
+def folder_create(request, pk=None):
+    parent = folder_get_for(user=request.user, pk=pk) if pk else None
+    form = FolderForm(request.POST)
+    if form.is_valid():
+        organisation = None
+        if parent is None:
+            organisation = organisation_list(user=request.user).filter(pk=request.POST.get("organisation")).first()
+            organisation = organisation or organisation_list(user=request.user).first()
+        try:
+            folder = folder_services.folder_create(
+                user=request.user, parent=parent, organisation=organisation, **form.cleaned_data
+            )
+            messages.success(request, f"Folder '{folder.name}' created.")
+            return _redirect(request, folder.get_absolute_url())
+        except ServiceValidationError as exc:
+            _form_errors(form, exc)
+    return render(request, "storage/_folder_form.html", {"form": form, "parent": parent}, status=400)
+
+
+@require_GET
+def folder_detail(request, pk):
+    folder = folder_get_for(user=request.user, pk=pk)
+    role = folder_role(user=request.user, folder=folder)
+    return render(request, "storage/folder.html", {
+        "folder": folder,
+        "role": role,
+        "can_edit": FolderRole.rank(role) >= FolderRole.rank(FolderRole.EDITOR),
+        "can_admin": role == FolderRole.ADMIN,
+        "breadcrumbs": selectors.folder_breadcrumbs(folder=folder),
+        "children": selectors.folder_list(user=request.user, parent=folder),
+        "members": selectors.folder_members(folder=folder),
+        "form": FolderForm(),
+        "rename_form": FolderForm(initial={"name": folder.name, "description": folder.description}),
+        "move_form": _move_form(request, folder),
+        "member_form": FolderMemberForm(),
+    })
+
+
+def _move_form(request, folder: Folder, data=None) -> FolderMoveForm:
+    candidates = (
+        selectors.folder_list(user=request.user)
+        .filter(organisation=folder.organisation)
+        .exclude(pk=folder.pk).exclude(path__contains=[folder.pk])
+    )
+    choices = [(str(f.pk), f.name if not f.path else f"{'  ' * len(f.path)}{f.name}") for f in candidates]
+    return FolderMoveForm(data, choices=choices, initial={"parent": str(folder.parent_id or "")})
+
+
+@require_POST
+def folder_rename(request, pk):
+    folder = folder_get_for(user=request.user, pk=pk, role=FolderRole.EDITOR)
+    form = FolderForm(request.POST)
+    if form.is_valid():
+        try:
+            folder_services.folder_update(user=request.user, folder=folder, **form.cleaned_data)
+            return _redirect(request, folder.get_absolute_url())
+        except ServiceValidationError as exc:
+            _form_errors(form, exc)
+    return render(request, "storage/_folder_form.html", {"form": form, "folder": folder}, status=400)
+
+
+@require_POST
+def folder_move(request, pk):
+    folder = folder_get_for(user=request.user, pk=pk, role=FolderRole.EDITOR)
+    form = _move_form(request, folder, data=request.POST)
+    if form.is_valid():
+        parent_id = form.cleaned_data["parent"]
+        new_parent = folder_get_for(user=request.user, pk=parent_id) if parent_id else None
+        try:
+            folder_services.folder_move(user=request.user, folder=folder, new_parent=new_parent)
+            return _redirect(request, folder.get_absolute_url())
+        except ServiceValidationError as exc:
+            _form_errors(form, exc)
+    return render(request, "storage/_folder_form.html", {"form": form, "folder": folder}, status=400)
+
+
+@require_POST
+def folder_delete(request, pk):
+    folder = folder_get_for(user=request.user, pk=pk, role=FolderRole.ADMIN)
+    parent = folder.parent
+    folder_services.folder_trash(user=request.user, folder=folder)
+    messages.success(request, f"Folder '{folder.name}' moved to the trash.")
+    return _redirect(request, parent.get_absolute_url() if parent else reverse("storage:home"))
+
+
+@require_POST
+def folder_member_set(request, pk):
+    folder = folder_get_for(user=request.user, pk=pk, role=FolderRole.ADMIN)
+    form = FolderMemberForm(request.POST)
+    if form.is_valid():
+        member = User.objects.filter(email__iexact=form.cleaned_data["email"]).first()
+        if member is None:
+            form.add_error("email", "No user with that email.")
+        else:
+            try:
+                folder_services.folder_member_set(
+                    user=request.user, folder=folder, member=member, role=form.cleaned_data["role"]
+                )
+                return _redirect(request, folder.get_absolute_url())
+            except ServiceValidationError as exc:
+                _form_errors(form, exc)
+    return render(request, "storage/_folder_form.html", {"form": form, "folder": folder}, status=400)
+
+
+@require_GET
+def trash(request):
+    return render(request, "storage/trash.html", {"folders": selectors.folder_trash_list(user=request.user)})
+
+
+@require_POST
+def folder_restore(request, pk):
+    folder = folder_get_for(user=request.user, pk=pk, role=FolderRole.ADMIN, include_trashed=True)
+    try:
+        folder_services.folder_restore(user=request.user, folder=folder)
+        messages.success(request, f"Folder '{folder.name}' restored.")
+    except ServiceValidationError as exc:
+        messages.error(request, "; ".join(m for msgs in exc.message_dict.values() for m in msgs))
+    return _redirect(request, reverse("storage:trash"))

@@ -1,0 +1,11 @@
+"""Settings for a developer's machine or a single-box install started with ``make run``."""
+
+from config import env
+
+from .base import *  # noqa: F403
+
+SECRET_KEY = env.local_secret_key()
+DEBUG = env.get_bool("DJANGO_DEBUG", True)
+# Serve static files straight from the app and node_modules folders: no collectstatic step locally.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
