@@ -30,6 +30,12 @@ def _redirect(request, url: str):
     return redirect(url)
 
 
+def _form_fragment(request, form, *, submit_label: str):
+    """The form again with its errors, posted back to the same URL (status 400)."""
+    context = {"form": form, "form_action": request.path, "submit_label": submit_label}
+    return render(request, "storage/_folder_form.html", context, status=400)
+
+
 def _form_errors(form, exc: ServiceValidationError) -> None:
     for field, errors in exc.message_dict.items():
         form.add_error(field if field in form.fields else None, errors)
@@ -62,7 +68,7 @@ def folder_create(request, pk=None):
             return _redirect(request, folder.get_absolute_url())
         except ServiceValidationError as exc:
             _form_errors(form, exc)
-    return render(request, "storage/_folder_form.html", {"form": form, "parent": parent}, status=400)
+    return _form_fragment(request, form, submit_label="Create folder")
 
 
 @require_GET
@@ -104,7 +110,7 @@ def folder_rename(request, pk):
             return _redirect(request, folder.get_absolute_url())
         except ServiceValidationError as exc:
             _form_errors(form, exc)
-    return render(request, "storage/_folder_form.html", {"form": form, "folder": folder}, status=400)
+    return _form_fragment(request, form, submit_label="Save")
 
 
 @require_POST
@@ -119,7 +125,7 @@ def folder_move(request, pk):
             return _redirect(request, folder.get_absolute_url())
         except ServiceValidationError as exc:
             _form_errors(form, exc)
-    return render(request, "storage/_folder_form.html", {"form": form, "folder": folder}, status=400)
+    return _form_fragment(request, form, submit_label="Move")
 
 
 @require_POST
@@ -147,7 +153,7 @@ def folder_member_set(request, pk):
                 return _redirect(request, folder.get_absolute_url())
             except ServiceValidationError as exc:
                 _form_errors(form, exc)
-    return render(request, "storage/_folder_form.html", {"form": form, "folder": folder}, status=400)
+    return _form_fragment(request, form, submit_label="Add or change member")
 
 
 @require_GET

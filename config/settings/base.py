@@ -125,6 +125,7 @@ SPECTACULAR_SETTINGS = {
     "Authenticate with `Authorization: Token <token>` (create tokens on the Tokens page).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SCHEMA_PATH_PREFIX": "/api/v1",
     # Swagger UI is served from the drf-spectacular-sidecar wheel, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -8,4 +8,5 @@ SECRET_KEY = env.local_secret_key()
 DEBUG = env.get_bool("DJANGO_DEBUG", True)
 # Serve static files straight from the app and node_modules folders: no collectstatic step locally.
 WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = None  # nothing is collected outside production
 WHITENOISE_AUTOREFRESH = DEBUG

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from apps.core.models import Organisation, User
+from apps.core.models import User
 from apps.core.selectors import organisation_list
 from apps.storage import selectors
 from apps.storage.api.serializers import (
@@ -34,10 +35,12 @@ def _default_organisation(user, requested):
     return orgs.get()
 
 
+@extend_schema(parameters=[OpenApiParameter("uuid", OpenApiTypes.UUID, OpenApiParameter.PATH)])
 class FolderViewSet(viewsets.ViewSet):
     """Folders of the organisations you belong to, limited to the trees you were granted."""
 
     lookup_field = "uuid"
+    lookup_value_regex = "[0-9a-fA-F-]{36}"
     serializer_class = FolderSerializer
 
     @extend_schema(

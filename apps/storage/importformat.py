@@ -1,0 +1,709 @@
+"""Streaming parser and validator for Encord-format JSON registration files.
+
+The format is described in ``shared/spec/import-format.md``; ``$encord`` and ``keyframes`` in
+``shared/spec/metadata.md``. Nothing here touches Django or the database: import jobs call
+``scan_import_file`` once (file-level checks and counts, before anything is written) and then
+``iter_import_entries`` (one ``ImportEntry`` or ``EntryError`` per entry, in file order).
+
+Files are never loaded whole. The scan walks ijson's event stream keeping only counters; the
+entry pass runs ijson's C item builder once per data key present, seeking back to the start of
+the file for each key and stopping as soon as that key's last entry is built. So the file object
+must be binary and seekable (a local file, an uploaded file, a storage file).
+
+Numbers come out as plain ``int``/``float`` (ijson's ``use_float``), so every value an entry
+carries can be written with ``json.dumps`` as it is.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import math
+import posixpath
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import islice
+from typing import Any, BinaryIO
+
+import ijson
+
+
+# The entry pass relies on the C item builder for its speed; ask for it by name rather than
+# trusting the default (which IJSON_BACKEND in the environment can change).
+try:
+    _ijson = ijson.get_backend("yajl2_c")
+except ImportError:  # pragma: no cover - a wheel without the C extension
+    _ijson = ijson
+IJSON_BACKEND: str = _ijson.backend
+
+DATA_KEYS = ("videos", "audio", "images", "image_groups", "dicom_series", "text", "pdf", "nifti")
+DATA_KEY_ALIASES = {"pdfs": "pdf"}
+OPTION_KEYS = ("skip_duplicate_urls", "upsert_metadata")
+URL_SCHEMES = ("file", "http", "https", "s3")
+
+_KIND_BY_DATA_KEY = {
+    "videos": "video", "audio": "audio", "images": "image", "image_groups": "image_group",
+    "dicom_series": "dicom_series", "text": "text", "pdf": "pdf", "pdfs": "pdf", "nifti": "nifti",
+}
+_GROUP_DATA_KEYS = frozenset({"image_groups", "dicom_series"})
+_MEDIA_BLOCK_BY_DATA_KEY = {"videos": "videoMetadata", "images": "imageMetadata", "audio": "audioMetadata"}
+_ENTRY_KEYS_BY_DATA_KEY = {
+    data_key: frozenset(
+        {"title", "clientMetadata"}
+        | ({"createVideo"} if data_key == "image_groups" else set())
+        | ({_MEDIA_BLOCK_BY_DATA_KEY[data_key]} if data_key in _MEDIA_BLOCK_BY_DATA_KEY else set())
+        | (set() if data_key in _GROUP_DATA_KEYS else {"objectUrl"})
+    )
+    for data_key in _KIND_BY_DATA_KEY
+}
+_URL_KEY_PREFIX = "objectUrl_"
+
+# Media-metadata block -> field -> value type; camelCase spellings map onto the snake_case names.
+_MEDIA_FIELD_TYPES_BY_BLOCK = {
+    "videoMetadata": {"fps": "number", "duration": "number", "width": "integer", "height": "integer",
+                      "file_size": "integer", "mime_type": "string"},
+    "imageMetadata": {"mime_type": "string", "file_size": "integer", "width": "integer", "height": "integer"},
+    "audioMetadata": {"duration": "number", "file_size": "integer", "mime_type": "string", "sample_rate": "integer",
+                      "bit_depth": "integer", "codec": "string", "num_channels": "integer"},
+}
+_MEDIA_CAMEL_CASE = {
+    "fileSize": "file_size", "mimeType": "mime_type", "sampleRate": "sample_rate",
+    "bitDepth": "bit_depth", "numChannels": "num_channels",
+}
+
+# scheme, host (netloc), path; the same split as urllib.parse.urlsplit for "scheme://..." URLs.
+_URL_PARTS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)")
+_FRAME_NUMBER = re.compile(r"[0-9]+")
+_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_KEYFRAME_MODES = ("frame", "seconds")
+_NEWLINES_TO_SPACES = bytes.maketrans(b"\n\r", b"  ")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """File-level and entry-level limits (import-format.md, "Limits we keep")."""
+
+    max_entries: int = 500_000
+    max_urls: int = 1_000_000
+    max_url_length: int = 16 * 1024  # bytes of UTF-8
+    max_title_length: int = 300  # characters
+    max_group_size: int = 32_767  # objectUrl_N keys in one group, sequence or series
+
+
+LIMITS = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOptions:
+    """The file's top-level options; both default to false."""
+
+    skip_duplicate_urls: bool = False
+    upsert_metadata: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ImportEntry:
+    """One valid entry, normalised.
+
+    ``index`` is the entry's position over the whole file in file order (0-based) and is the same
+    on every read of the same bytes, so a job can resume after its last committed index.
+    ``urls`` holds one URL, or a group's/series' ``objectUrl_N`` values sorted by N.
+    ``title`` is the given title or a default: for a single file the URL's path
+    (``/path/to/video23.mp4``); for a group or series the name of the directory holding its first
+    file (``https://host/g1/0.jpg`` -> ``g1``), or that file's path when it has no directory.
+    A default longer than the title limit keeps its last characters (the file name).
+    ``client_metadata`` is the given object, untouched (``$encord`` and ``keyframes`` included),
+    ``{}`` when absent. ``media_metadata`` is the video/image/audio metadata block with snake_case
+    keys, ``None`` when the entry has none (then the file must be probed).
+    """
+
+    index: int
+    pointer: str
+    kind: str
+    urls: tuple[str, ...]
+    title: str
+    client_metadata: dict
+    media_metadata: dict | None
+    create_video: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EntryError:
+    """Why one entry was refused; ``pointer`` is the most specific JSON pointer known."""
+
+    index: int
+    pointer: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.pointer}: {self.reason}"
+
+
+class ImportFileError(Exception):
+    """The whole file is refused (not JSON, wrong shape, over a limit); nothing should be written."""
+
+    def __init__(self, pointer: str, reason: str):
+        super().__init__(f"{pointer}: {reason}" if pointer else reason)
+        self.pointer = pointer
+        self.reason = reason
+
+
+class _Invalid(Exception):
+    """Raised inside entry validation; becomes an EntryError."""
+
+    def __init__(self, pointer: str, reason: str):
+        super().__init__(pointer, reason)
+        self.pointer = pointer
+        self.reason = reason
+
+
+# --- first pass: options, counts, file-level limits --------------------------------------------
+
+def scan_import_file(fileobj: BinaryIO, *, limits: Limits = LIMITS) -> tuple[ImportOptions, dict[str, int]]:
+    """Read the whole file once, from its current position, keeping only counters.
+
+    Returns the options (they may appear anywhere in the top-level object) and the number of
+    entries per data key, in file order and spelled as in the file (``pdfs`` stays ``pdfs``).
+    Raises ``ImportFileError`` if the file is not JSON, its top level is not an object, it has an
+    unknown or repeated top-level key, a data key that is not a list, an option that is not a
+    boolean, or more entries or URLs than ``limits`` allow (the reason names the limit and the
+    count). Entries themselves are not validated here.
+    """
+    reader = _CountingReader(fileobj)
+    try:
+        options, counts, url_count = _scan_top_level(_ijson.basic_parse(reader, use_float=True))
+    except ijson.JSONError as exc:
+        raise _json_file_error(exc, reader) from None
+    entry_count = sum(counts.values())
+    if entry_count > limits.max_entries:
+        raise ImportFileError("", f"{entry_count:,} entries, more than the limit of {limits.max_entries:,} per file")
+    if url_count > limits.max_urls:
+        raise ImportFileError("", f"{url_count:,} URLs, more than the limit of {limits.max_urls:,} per file")
+    return ImportOptions(**options), counts
+
+
+def _scan_top_level(events) -> tuple[dict[str, bool], dict[str, int], int]:
+    events = iter(events)
+    event, _ = next(events)
+    if event != "start_map":
+        raise ImportFileError("", f"the top level must be an object, not {_EVENT_TYPE_NAMES[event]}")
+    options: dict[str, bool] = {}
+    counts: dict[str, int] = {}
+    url_count = 0
+    for event, key in events:
+        if event == "end_map":
+            break
+        pointer = "/" + _escape(key)
+        if key in options or key in counts:
+            raise ImportFileError(pointer, f'"{key}" appears more than once')
+        event, value = next(events)
+        if key in OPTION_KEYS:
+            if event != "boolean":
+                raise ImportFileError(pointer, f"must be true or false, not {_EVENT_TYPE_NAMES[event]}")
+            options[key] = value
+        elif key in _KIND_BY_DATA_KEY:
+            if event != "start_array":
+                raise ImportFileError(pointer, f"must be a list, not {_EVENT_TYPE_NAMES[event]}")
+            counts[key], urls = _count_entries(events)
+            url_count += urls
+        else:
+            known = (*DATA_KEYS, *DATA_KEY_ALIASES, *OPTION_KEYS)
+            raise ImportFileError(pointer, _unknown_key_reason(key, known, what="top-level key"))
+    for _ in events:  # let the parser reject trailing garbage
+        pass
+    return options, counts, url_count
+
+
+def _count_entries(events) -> tuple[int, int]:
+    """Consume one data array's events; count its entries and their objectUrl keys."""
+    entries = urls = depth = 0
+    for event, value in events:
+        if depth == 0:
+            if event == "end_array":
+                return entries, urls
+            entries += 1
+            if event == "start_map" or event == "start_array":
+                depth = 1
+        elif event == "map_key":
+            if depth == 1 and (value == "objectUrl" or value.startswith(_URL_KEY_PREFIX)):
+                urls += 1
+        elif event == "start_map" or event == "start_array":
+            depth += 1
+        elif event == "end_map" or event == "end_array":
+            depth -= 1
+    raise AssertionError("the parser ended inside an array without an error")  # pragma: no cover
+
+
+_EVENT_TYPE_NAMES = {
+    "start_map": "an object", "start_array": "a list", "string": "a string", "number": "a number",
+    "integer": "a number", "double": "a number", "boolean": "a boolean", "null": "null",
+}
+
+
+# --- second pass: entries ----------------------------------------------------------------------
+
+def iter_import_entries(
+    fileobj: BinaryIO,
+    *,
+    limits: Limits = LIMITS,
+    start_index: int = 0,
+    counts: dict[str, int] | None = None,
+) -> Iterator[ImportEntry | EntryError]:
+    """Yield one ``ImportEntry`` or ``EntryError`` per entry, in file order, from ``start_index``.
+
+    ``counts`` is the second value returned by ``scan_import_file`` for the same bytes; without
+    it the file is scanned first (so file-level errors and limits raise here, before the first
+    entry). Entries before ``start_index`` are not validated, and data keys that lie wholly before
+    it are not parsed at all. The file is read from its current position and must be seekable.
+    Malformed JSON met mid-stream raises ``ImportFileError``; entries already yielded stay valid.
+    """
+    if start_index < 0:
+        raise ValueError("start_index must be >= 0")
+    origin = fileobj.tell()
+    if counts is None:
+        _, counts = scan_import_file(fileobj, limits=limits)
+    unknown = set(counts) - set(_KIND_BY_DATA_KEY)
+    if unknown:
+        raise ValueError(f"counts has keys that are not data keys: {sorted(unknown)}")
+    return _iter_entries(fileobj, origin, dict(counts), start_index, limits)
+
+
+def _iter_entries(fileobj, origin, counts, start_index, limits) -> Iterator[ImportEntry | EntryError]:
+    first_index = 0
+    for data_key, count in counts.items():
+        if first_index + count > start_index:
+            fileobj.seek(origin)
+            skip = max(start_index - first_index, 0)
+            yield from _iter_data_key_entries(fileobj, data_key, count, first_index, skip, limits)
+        first_index += count
+
+
+def _iter_data_key_entries(fileobj, data_key, count, first_index, skip, limits):
+    reader = _CountingReader(fileobj)
+    raws = _ijson.items(reader, f"{data_key}.item", use_float=True)
+    position = skip
+    try:
+        # islice stops right after the last counted entry, so the rest of the file is not parsed.
+        for raw in islice(raws, skip, count):
+            yield _entry_from_raw(data_key, position, first_index + position, raw, limits)
+            position += 1
+    except ijson.JSONError as exc:
+        raise _json_file_error(exc, reader) from None
+    if position != count:
+        raise ImportFileError(
+            "/" + data_key, f"has {position:,} entries but the scan counted {count:,}: the file changed"
+        )
+
+
+# --- one entry ---------------------------------------------------------------------------------
+
+def validate_entry(kind_key: str, position: int, index: int, raw: Any, limits: Limits = LIMITS) -> ImportEntry | EntryError:
+    """Validate and normalise ``raw``, the entry at ``/<kind_key>/<position>`` with file index ``index``.
+
+    ``kind_key`` is the data key as spelled in the file (``pdfs`` is accepted). ``raw`` may hold
+    ``Decimal`` numbers (ijson's default); they are converted to ``int``/``float`` first.
+    Returns an ``EntryError`` for the first problem found, keys checked in the entry's order.
+    """
+    if kind_key not in _KIND_BY_DATA_KEY:
+        raise ValueError(f"unknown data key {kind_key!r}")
+    return _entry_from_raw(kind_key, position, index, json_plain(raw), limits)
+
+
+def _entry_from_raw(data_key: str, position: int, index: int, raw: Any, limits: Limits) -> ImportEntry | EntryError:
+    pointer = f"/{data_key}/{position}"
+    try:
+        if type(raw) is not dict:
+            raise _Invalid(pointer, f"an entry must be an object, not {_shown(raw)}")
+        if data_key in _GROUP_DATA_KEYS:
+            urls = _group_urls(data_key, pointer, raw, limits)
+        else:
+            _check_entry_keys(data_key, pointer, raw)
+            urls = (_checked_url(pointer + "/objectUrl", raw.get("objectUrl", _MISSING), limits),)
+        title = _entry_title(data_key, pointer, raw, urls, limits)
+        create_video = raw.get("createVideo", False)
+        if type(create_video) is not bool:
+            raise _Invalid(pointer + "/createVideo", f"must be true or false, not {_shown(create_video)}")
+        media_metadata = _media_metadata(data_key, pointer, raw)
+        client_metadata = raw.get("clientMetadata", _MISSING)
+        client_metadata = {} if client_metadata is _MISSING else _checked_client_metadata(pointer, client_metadata)
+    except _Invalid as invalid:
+        return EntryError(index, invalid.pointer, invalid.reason)
+    kind = _KIND_BY_DATA_KEY[data_key]
+    if create_video:
+        kind = "image_sequence"
+    return ImportEntry(index, pointer, kind, urls, title, client_metadata, media_metadata, create_video)
+
+
+_MISSING = object()
+
+
+def _check_entry_keys(data_key: str, pointer: str, raw: dict) -> None:
+    allowed = _ENTRY_KEYS_BY_DATA_KEY[data_key]
+    if allowed.issuperset(raw):
+        return
+    for key in raw:
+        if key not in allowed:
+            raise _Invalid(f"{pointer}/{_escape(key)}", _unknown_entry_key_reason(data_key, key))
+
+
+def _group_urls(data_key: str, pointer: str, raw: dict, limits: Limits) -> tuple[str, ...]:
+    allowed = _ENTRY_KEYS_BY_DATA_KEY[data_key]
+    url_keys: dict[int, str] = {}
+    for key in raw:
+        if key in allowed:
+            continue
+        if not key.startswith(_URL_KEY_PREFIX):
+            raise _Invalid(f"{pointer}/{_escape(key)}", _unknown_entry_key_reason(data_key, key))
+        number = key[len(_URL_KEY_PREFIX):]
+        if not _FRAME_NUMBER.fullmatch(number):
+            raise _Invalid(
+                f"{pointer}/{_escape(key)}",
+                f'the position after "{_URL_KEY_PREFIX}" must be a non-negative integer, not "{number}"',
+            )
+        if int(number) in url_keys:
+            raise _Invalid(f"{pointer}/{_escape(key)}", f'position {int(number)} is also given by "{url_keys[int(number)]}"')
+        url_keys[int(number)] = key
+    noun = "series" if data_key == "dicom_series" else "group"
+    if not url_keys:
+        raise _Invalid(f"{pointer}/objectUrl_0", f'missing: a {noun} needs at least one "objectUrl_N" key')
+    if len(url_keys) > limits.max_group_size:
+        raise _Invalid(
+            pointer, f'{len(url_keys):,} "objectUrl_N" keys, more than the limit of {limits.max_group_size:,} per {noun}'
+        )
+    return tuple(
+        _checked_url(f"{pointer}/{_escape(url_keys[number])}", raw[url_keys[number]], limits)
+        for number in sorted(url_keys)
+    )
+
+
+def _checked_url(pointer: str, url: Any, limits: Limits) -> str:
+    if url is _MISSING:
+        raise _Invalid(pointer, "missing: every entry needs the URL of its file")
+    if type(url) is not str:
+        raise _Invalid(pointer, f"must be a string, not {_shown(url)}")
+    if not url:
+        raise _Invalid(pointer, "must not be empty")
+    if len(url) > limits.max_url_length or (not url.isascii() and len(url.encode()) > limits.max_url_length):
+        raise _Invalid(pointer, f"{len(url.encode()):,} bytes long, more than the limit of {limits.max_url_length:,}")
+    if url != url.strip():
+        raise _Invalid(pointer, "must not start or end with whitespace")
+    parts = _URL_PARTS.match(url)
+    if parts is None:
+        raise _Invalid(pointer, "is not a URL (use file://, http://, https:// or s3://)")
+    scheme, host, path = parts.group(1).lower(), parts.group(2), parts.group(3)
+    if scheme not in URL_SCHEMES:
+        raise _Invalid(pointer, f'scheme "{parts.group(1)}" is not supported (use file://, http://, https:// or s3://)')
+    if scheme in ("http", "https") and not host:
+        raise _Invalid(pointer, "has no host")
+    if scheme == "s3" and (not host or path in ("", "/")):
+        raise _Invalid(pointer, "must be s3://bucket/key")
+    if scheme == "file" and path in ("", "/"):
+        raise _Invalid(pointer, "must be file:///path/to/file")
+    return url
+
+
+def _entry_title(data_key: str, pointer: str, raw: dict, urls: tuple[str, ...], limits: Limits) -> str:
+    title = raw.get("title", _MISSING)
+    if title is _MISSING:
+        return _default_title(data_key, urls[0])[-limits.max_title_length:]
+    if type(title) is not str:
+        raise _Invalid(pointer + "/title", f"must be a string, not {_shown(title)}")
+    if not title.strip():
+        raise _Invalid(pointer + "/title", "must not be blank (leave it out to use the default)")
+    if len(title) > limits.max_title_length:
+        raise _Invalid(
+            pointer + "/title", f"{len(title):,} characters long, more than the limit of {limits.max_title_length:,}"
+        )
+    return title
+
+
+def _default_title(data_key: str, url: str) -> str:
+    path = _URL_PARTS.match(url).group(3) or url
+    if data_key in _GROUP_DATA_KEYS:
+        return posixpath.basename(posixpath.dirname(path.rstrip("/"))) or path
+    return path
+
+
+def _media_metadata(data_key: str, pointer: str, raw: dict) -> dict | None:
+    block_key = _MEDIA_BLOCK_BY_DATA_KEY.get(data_key)
+    if block_key is None or block_key not in raw:
+        return None
+    block = raw[block_key]
+    block_pointer = f"{pointer}/{block_key}"
+    if type(block) is not dict:
+        raise _Invalid(block_pointer, f"must be an object, not {_shown(block)}")
+    field_types = _MEDIA_FIELD_TYPES_BY_BLOCK[block_key]
+    normalised: dict[str, Any] = {}
+    for key, value in block.items():
+        name = _MEDIA_CAMEL_CASE.get(key, key)
+        value_type = field_types.get(name)
+        if value_type is None:
+            candidates = (*field_types, *(camel for camel, snake in _MEDIA_CAMEL_CASE.items() if snake in field_types))
+            raise _Invalid(f"{block_pointer}/{_escape(key)}", _unknown_key_reason(key, candidates))
+        if name in normalised:
+            raise _Invalid(f"{block_pointer}/{_escape(key)}", f'"{key}" repeats "{name}"')
+        if value_type == "string" and type(value) is str:
+            normalised[name] = value
+        elif value_type == "integer" and type(value) is int and value >= 0:
+            normalised[name] = value
+        else:
+            normalised[name] = _media_value(f"{block_pointer}/{_escape(key)}", value_type, value)
+    return normalised
+
+
+def _media_value(pointer: str, value_type: str, value: Any) -> Any:
+    """Check one media-metadata value that is not already a string or non-negative int."""
+    if value_type == "string":
+        raise _Invalid(pointer, f"must be a string, not {_shown(value)}")
+    number = _plain_number(value)
+    if value_type == "integer":
+        if type(number) is float and number.is_integer():
+            number = int(number)
+        if type(number) is not int or number < 0:
+            raise _Invalid(pointer, f"must be a non-negative integer, not {_shown(value)}")
+        return number
+    if number is None or number < 0:
+        raise _Invalid(pointer, f"must be a non-negative number, not {_shown(value)}")
+    return number
+
+
+def _plain_number(value: Any) -> int | float | None:
+    """``value`` as a finite int or float, or None when it is not a JSON number (or is a boolean)."""
+    if type(value) is Decimal:
+        value = json_plain(value)
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
+        return value
+    return None
+
+
+# --- clientMetadata ----------------------------------------------------------------------------
+
+def _checked_client_metadata(pointer: str, metadata: Any) -> dict:
+    metadata_pointer = pointer + "/clientMetadata"
+    if type(metadata) is not dict:
+        raise _Invalid(metadata_pointer, f"must be an object, not {_shown(metadata)}")
+    for key in metadata:
+        if key[:1] == "$" and key != "$encord":
+            raise _Invalid(
+                f"{metadata_pointer}/{_escape(key)}", f'keys starting with "$" are reserved; only "$encord" is allowed'
+            )
+    if "$encord" in metadata:
+        _check_encord_block(metadata_pointer + "/$encord", metadata["$encord"])
+    if "keyframes" in metadata:
+        _check_legacy_keyframes(metadata_pointer + "/keyframes", metadata["keyframes"])
+    return metadata
+
+
+def _check_encord_block(pointer: str, block: Any) -> None:
+    if type(block) is not dict:
+        raise _Invalid(pointer, f"must be an object, not {_shown(block)}")
+    for key in block:
+        if key not in ("config", "frames"):
+            raise _Invalid(f"{pointer}/{_escape(key)}", _unknown_key_reason(key, ("config", "frames")))
+    mode = "frame"
+    if "config" in block:
+        mode = _checked_encord_config(pointer + "/config", block["config"])
+    if "frames" in block:
+        _check_encord_frames(pointer + "/frames", block["frames"], mode)
+
+
+def _checked_encord_config(pointer: str, config: Any) -> str:
+    """Check ``$encord.config``; return its keyframe mode."""
+    if type(config) is not dict:
+        raise _Invalid(pointer, f"must be an object, not {_shown(config)}")
+    for key in config:
+        if key not in ("sampling_rate", "keyframe_mode"):
+            raise _Invalid(f"{pointer}/{_escape(key)}", _unknown_key_reason(key, ("sampling_rate", "keyframe_mode")))
+    if "sampling_rate" in config:
+        rate = config["sampling_rate"]
+        # The Encord docs show the rate quoted ("sampling_rate": "<samples-per-second>").
+        if not (_is_seconds_value(rate) or (type(rate) is str and _SECONDS.fullmatch(rate))):
+            raise _Invalid(pointer + "/sampling_rate", f"must be a non-negative number, not {_shown(rate)}")
+    mode = config.get("keyframe_mode", "frame")
+    if mode not in _KEYFRAME_MODES or type(mode) is not str:
+        raise _Invalid(pointer + "/keyframe_mode", f'must be "frame" or "seconds", not {_shown(mode)}')
+    return mode
+
+
+def _check_encord_frames(pointer: str, frames: Any, mode: str) -> None:
+    key_pattern = _FRAME_NUMBER if mode == "frame" else _SECONDS
+    wanted = "a non-negative integer" if mode == "frame" else "a non-negative number of seconds"
+    if type(frames) is dict:
+        for key, frame in frames.items():
+            frame_pointer = f"{pointer}/{_escape(key)}"
+            if not key_pattern.fullmatch(key):
+                raise _Invalid(frame_pointer, f'frame key "{key}" must be {wanted} (keyframe_mode is "{mode}")')
+            if type(frame) is not dict:
+                raise _Invalid(frame_pointer, f"frame metadata must be an object, not {_shown(frame)}")
+    elif type(frames) is list:
+        is_number = _is_frame_number if mode == "frame" else _is_seconds_value
+        for position, key in enumerate(frames):
+            if not (is_number(key) or (type(key) is str and key_pattern.fullmatch(key))):
+                raise _Invalid(
+                    f"{pointer}/{position}", f'frame key {_shown(key)} must be {wanted} (keyframe_mode is "{mode}")'
+                )
+    else:
+        raise _Invalid(pointer, f"must be an object or a list, not {_shown(frames)}")
+
+
+def _check_legacy_keyframes(pointer: str, keyframes: Any) -> None:
+    if type(keyframes) is not list:
+        raise _Invalid(pointer, f"must be a list of frame numbers, not {_shown(keyframes)}")
+    for position, frame in enumerate(keyframes):
+        if not _is_frame_number(frame):
+            raise _Invalid(f"{pointer}/{position}", f"must be a non-negative integer, not {_shown(frame)}")
+
+
+def _is_frame_number(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _is_seconds_value(value: Any) -> bool:
+    number = _plain_number(value)
+    return number is not None and number >= 0
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+def json_plain(value: Any) -> Any:
+    """``value`` with every ``Decimal`` replaced as ``json.loads`` would have decoded its text.
+
+    ``Decimal("5")`` becomes ``5``; ``Decimal("5.0")`` and ``Decimal("1E+3")`` become floats.
+    Containers are rebuilt only when they hold a Decimal somewhere; otherwise returned as is.
+    """
+    value_type = type(value)
+    if value_type is Decimal:
+        return int(value) if value.as_tuple().exponent == 0 else float(value)
+    if value_type is dict:
+        plain = {key: json_plain(item) for key, item in value.items()}
+        return value if all(plain[key] is item for key, item in value.items()) else plain
+    if value_type is list:
+        plain_items = [json_plain(item) for item in value]
+        return value if all(new is old for new, old in zip(plain_items, value)) else plain_items
+    return value
+
+
+def _escape(key: str) -> str:
+    """``key`` as one JSON-pointer reference token (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _shown(value: Any) -> str:
+    """A short description of a JSON value for an error message."""
+    if type(value) is dict:
+        return "an object"
+    if type(value) is list:
+        return "a list"
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "true" if value else "false"
+    if type(value) is str:
+        text = value if len(value) <= 40 else value[:37] + "..."
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)
+
+
+def _unknown_entry_key_reason(data_key: str, key: str) -> str:
+    allowed = [*_ENTRY_KEYS_BY_DATA_KEY[data_key], *(["objectUrl_0"] if data_key in _GROUP_DATA_KEYS else [])]
+    if _closest_key(key, allowed) is None:
+        elsewhere = [other for other in DATA_KEYS if key in _ENTRY_KEYS_BY_DATA_KEY[other]]
+        if elsewhere:
+            return f'unknown key "{key}" (only {" and ".join(elsewhere)} entries take it)'
+    return _unknown_key_reason(key, allowed)
+
+
+def _unknown_key_reason(key: str, candidates, what: str = "key") -> str:
+    match = _closest_key(key, candidates)
+    return f'unknown {what} "{key}"' + (f' (did you mean "{match}"?)' if match else "")
+
+
+def _closest_key(key: str, candidates) -> str | None:
+    """The candidate ``key`` was probably meant to be: same letters ignoring case and ``_- ``, or close."""
+    def fold(text: str) -> str:
+        return text.lower().replace("_", "").replace("-", "").replace(" ", "")
+
+    folded = {fold(candidate): candidate for candidate in sorted(candidates)}
+    if fold(key) in folded:
+        return folded[fold(key)]
+    close = difflib.get_close_matches(fold(key), list(folded), n=1, cutoff=0.75)
+    return folded[close[0]] if close else None
+
+
+# --- reading and JSON syntax errors ------------------------------------------------------------
+
+class _CountingReader:
+    """Wraps a binary file for ijson and remembers where the chunk being parsed starts."""
+
+    __slots__ = ("_file", "chunk", "chunk_start", "newlines_before", "last_newline")
+
+    def __init__(self, fileobj: BinaryIO):
+        self._file = fileobj
+        self.chunk = b""
+        self.chunk_start = 0  # bytes read before `chunk`, counted from where reading began
+        self.newlines_before = 0
+        self.last_newline = -1  # offset of the last newline before `chunk`
+
+    def read(self, size: int = -1) -> bytes:
+        previous = self.chunk
+        if previous:
+            newline_at = previous.rfind(b"\n")
+            if newline_at >= 0:
+                self.newlines_before += previous.count(b"\n")
+                self.last_newline = self.chunk_start + newline_at
+            self.chunk_start += len(previous)
+        self.chunk = self._file.read(size)
+        if isinstance(self.chunk, str):
+            raise TypeError("import files must be opened in binary mode")
+        return self.chunk
+
+
+def _json_file_error(exc: Exception, reader: _CountingReader) -> ImportFileError:
+    message = str(exc)
+    if message[:2] in ("b'", 'b"'):  # yajl text that was not valid UTF-8 comes back as a bytes repr
+        message = ast.literal_eval(message).decode("utf-8", "replace")
+        snippet_source = ast.literal_eval(str(exc))
+    else:
+        snippet_source = message.encode("utf-8")
+    reason = message.split("\n", 1)[0].rstrip(".") or "invalid JSON"
+    if "premature EOF" in reason:  # the file ends early: the error is at its end
+        offset = len(reader.chunk)
+    else:
+        offset = _error_offset_in_chunk(snippet_source, reader.chunk)
+    if offset is None:
+        end = reader.chunk_start + len(reader.chunk)
+        return ImportFileError("", f"not valid JSON: {reason}, between bytes {reader.chunk_start:,} and {end:,}")
+    position = reader.chunk_start + offset
+    line = reader.newlines_before + reader.chunk.count(b"\n", 0, offset) + 1
+    newline_at = reader.chunk.rfind(b"\n", 0, offset)
+    column = offset - newline_at if newline_at >= 0 else position - reader.last_newline
+    # yajl reports where it noticed the problem: at the offending byte or a few bytes after it.
+    return ImportFileError("", f"not valid JSON: {reason} near byte {position:,} (line {line:,}, column {column:,})")
+
+
+def _error_offset_in_chunk(message: bytes, chunk: bytes) -> int | None:
+    """Where in ``chunk`` yajl's verbose error points, or None when that is not certain.
+
+    yajl renders the 30 bytes either side of the error (newlines shown as spaces) so that the
+    error falls on column 40, padding with spaces on the left; match that window in the chunk.
+    """
+    lines = message.split(b"\n")
+    if len(lines) < 3 or lines[2].find(b"^") != 40 or len(lines[1]) < 40:
+        return None
+    window, text = lines[1], chunk.translate(_NEWLINES_TO_SPACES)
+    after = len(window) - 40
+    def fits(offset: int) -> bool:  # the window ends where the chunk does, or 30 bytes after the error
+        return after == min(30, len(text) - offset)
+
+    candidates = [  # an error in the first 30 bytes of the chunk: less text before it, more padding
+        offset for offset in range(min(30, len(text) + 1))
+        if not window[: 40 - offset].strip(b" ") and text[: offset + after] == window[40 - offset:] and fits(offset)
+    ]
+    start = text.find(window[10:])
+    while start >= 0 and len(candidates) < 2:
+        if fits(start + 30):
+            candidates.append(start + 30)
+        start = text.find(window[10:], start + 1)
+    return candidates[0] if len(candidates) == 1 else None

@@ -1,0 +1,109 @@
+"""Shared fixtures: people with roles, real HTTP clients, and a real Celery worker process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.factories import OrganisationFactory, UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def org(db):
+    return OrganisationFactory(name="Acme")
+
+
+@pytest.fixture
+def make_user(db):
+    """``make_user(org, role="member")`` creates a user who belongs to ``org`` with that role."""
+    from apps.core.services import organisation_member_set
+
+    def make(organisation=None, *, role="member", email=None, password="pw-for-tests-1"):
+        user = UserFactory(**({"email": email} if email else {}), password=password)
+        if organisation is not None:
+            organisation_member_set(organisation=organisation, user=user, role=role)
+        return user
+
+    return make
+
+
+class Api:
+    """A ``requests`` session against the live test server, authenticated with a real API token."""
+
+    def __init__(self, base_url: str, token: str | None):
+        self.base = base_url.rstrip("/")
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Token {token}"
+
+    def __getattr__(self, method):
+        def call(path, **kwargs):
+            return self.session.request(method.upper(), self.base + path, timeout=30, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def api_for(live_server):
+    from apps.core.services import api_token_create
+
+    def make(user=None) -> Api:
+        token = api_token_create(user=user, name="tests")[1] if user else None
+        return Api(live_server.url, token)
+
+    return make
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    return f"postgres://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real ``celery worker`` process on the test database and the test Redis database.
+
+    Session-scoped: started once, on first use. Tests that use it need committed data
+    (``transactional_db``), because the worker is another process.
+    """
+    from django.conf import settings
+
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": settings.REDIS_URL,
+        "LOUPE_TEST_WORKER": "1",
+    }
+    log = open(ROOT / "var" / "test-worker.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "--concurrency", "2",
+         "-n", f"test-{os.getpid()}@%h", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    from config.celery import app
+
+    deadline = time.monotonic() + 60
+    while not app.control.ping(timeout=0.5):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"test worker did not start; see {log.name}")
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()

@@ -1,0 +1,113 @@
+"""The access-control matrix: every role against every folder action, over real HTTP.
+
+Later issues add rows (items, metadata, jobs) to ACTIONS; the roles stay the same.
+Expected: the action's success status, 403 for a role that sees the folder but may not act, and 404
+for anyone who may not see it at all (its existence is not revealed). A refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.core.models import OrganisationRole
+from apps.storage.models import Folder, FolderMember, FolderRole
+from apps.storage.services.folders import folder_create, folder_member_set, folder_trash
+
+ROLES = ["org_admin", "folder_admin", "editor", "viewer", "org_member", "other_org"]
+
+
+@pytest.fixture
+def world(transactional_db, org, make_user, api_for):
+    from tests.factories import OrganisationFactory
+
+    owner = make_user(org, email="owner@example.com")
+    users = {
+        "org_admin": make_user(org, role=OrganisationRole.ADMIN, email="orgadmin@example.com"),
+        "folder_admin": make_user(org, email="fadmin@example.com"),
+        "editor": make_user(org, email="editor@example.com"),
+        "viewer": make_user(org, email="viewer@example.com"),
+        "org_member": make_user(org, email="member@example.com"),
+        "other_org": make_user(OrganisationFactory(name="Elsewhere"), email="other@example.com"),
+    }
+    top = folder_create(user=owner, name="top", organisation=org)
+    sub = folder_create(user=owner, name="sub", parent=top)
+    folder_create(user=owner, name="sibling", parent=top)
+    for role_name, role in [("folder_admin", FolderRole.ADMIN), ("editor", FolderRole.EDITOR),
+                            ("viewer", FolderRole.VIEWER)]:
+        folder_member_set(user=owner, folder=top, member=users[role_name], role=role)
+    trashed = folder_create(user=owner, name="old", parent=top)
+    folder_trash(user=owner, folder=trashed)
+    return {"owner": owner, "users": users, "top": top, "sub": sub, "trashed": trashed, "api_for": api_for}
+
+
+def _snapshot():
+    return sorted(
+        (str(f.pk), f.name, str(f.parent_id), bool(f.deleted_at)) for f in Folder.objects.all()
+    ), sorted((str(m.folder_id), m.user_id, m.role) for m in FolderMember.objects.all())
+
+
+ACTIONS = {
+    # name: (call, success status, role needed)
+    "read": (lambda api, w: api.get(f"/api/v1/folders/{w['sub'].pk}"), 200, FolderRole.VIEWER),
+    "list_children": (lambda api, w: api.get(f"/api/v1/folders?parent={w['top'].pk}"), 200, FolderRole.VIEWER),
+    "create_subfolder": (
+        lambda api, w: api.post("/api/v1/folders", json={"name": "new", "parent": str(w["sub"].pk)}),
+        201, FolderRole.EDITOR),
+    "rename": (lambda api, w: api.patch(f"/api/v1/folders/{w['sub'].pk}", json={"name": "renamed"}),
+               200, FolderRole.EDITOR),
+    "move_within_tree": (
+        lambda api, w: api.patch(f"/api/v1/folders/{w['sub'].pk}",
+                                 json={"parent": str(Folder.objects.get(name="sibling").pk)}),
+        200, FolderRole.EDITOR),
+    "delete": (lambda api, w: api.delete(f"/api/v1/folders/{w['sub'].pk}"), 204, FolderRole.ADMIN),
+    "restore": (lambda api, w: api.post(f"/api/v1/folders/{w['trashed'].pk}/restore"), 200, FolderRole.ADMIN),
+    "add_member": (
+        lambda api, w: api.post(f"/api/v1/folders/{w['top'].pk}/members",
+                                json={"email": "member@example.com", "role": "viewer"}),
+        200, FolderRole.ADMIN),
+}
+
+EFFECTIVE_ROLE = {
+    "org_admin": FolderRole.ADMIN, "folder_admin": FolderRole.ADMIN, "editor": FolderRole.EDITOR,
+    "viewer": FolderRole.VIEWER, "org_member": None, "other_org": None,
+}
+
+
+def _expected(role_name: str, needed: str) -> int | None:
+    role = EFFECTIVE_ROLE[role_name]
+    if role is None:
+        return 404
+    return None if FolderRole.rank(role) >= FolderRole.rank(needed) else 403
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+@pytest.mark.parametrize("role_name", ROLES)
+def test_folder_action_matrix(world, role_name, action):
+    call, success, needed = ACTIONS[action]
+    api = world["api_for"](world["users"][role_name])
+    before = _snapshot()
+
+    response = call(api, world)
+
+    expected = _expected(role_name, needed) or success
+    assert response.status_code == expected, response.text
+    if expected != success:
+        assert _snapshot() == before
+        assert response.headers["Content-Type"] == "application/json"
+
+
+def test_top_level_listing_shows_only_granted_trees(world):
+    listing = {
+        role: sorted(f["name"] for f in world["api_for"](user).get("/api/v1/folders").json())
+        for role, user in world["users"].items()
+    }
+    assert listing == {
+        "org_admin": ["top"], "folder_admin": ["top"], "editor": ["top"], "viewer": ["top"],
+        "org_member": [], "other_org": [],
+    }
+
+
+def test_children_listing_hides_trashed_folders(world):
+    names = [f["name"] for f in world["api_for"](world["users"]["viewer"]).get(
+        f"/api/v1/folders?parent={world['top'].pk}").json()]
+    assert names == ["sibling", "sub"]
