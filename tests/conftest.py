@@ -69,6 +69,39 @@ def _database_url() -> str:
     return f"postgres://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
 
 
+@pytest.fixture
+def test_files():
+    """A directory inside the configured ``LOUPE_LOCAL_ROOTS`` (file:// URLs there are allowed)."""
+    import shutil
+    import uuid
+
+    from django.conf import settings
+
+    path = settings.LOUPE_TEST_FILES / uuid.uuid4().hex
+    path.mkdir(parents=True)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def http_files(test_files):
+    """A real HTTP server on 127.0.0.1 serving ``test_files``; yields its base URL."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(test_files)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker):
     """A real ``celery worker`` process on the test database and the test Redis database.
@@ -86,7 +119,9 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         "DATABASE_URL": database_url,
         "REDIS_URL": settings.REDIS_URL,
         "LOUPE_TEST_WORKER": "1",
+        "LOUPE_MEDIA_ROOT": settings.MEDIA_ROOT,
     }
+    # The worker reads LOUPE_LOCAL_ROOTS / LOUPE_FETCH_ALLOW_HOSTS through the same test settings.
     log = open(ROOT / "var" / "test-worker.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "--concurrency", "2",

@@ -26,3 +26,22 @@ class FolderQuerySet(models.QuerySet):
     def subtree_of(self, folder):
         """``folder`` and everything below it."""
         return self.filter(Q(pk=folder.pk) | Q(path__contains=[folder.pk]))
+
+
+class ItemQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(deleted_at__isnull=True)
+
+    def top_level(self):
+        """Items shown in a folder: files and containers, not the children of containers."""
+        return self.filter(parent__isnull=True)
+
+    def visible_to(self, user):
+        """Items in folders ``user`` may read (same rule as folders: tree membership or org admin)."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        from apps.core.selectors import organisation_admin_ids
+
+        return self.filter(
+            Q(organisation_id__in=organisation_admin_ids(user=user)) | Q(folder__root__members__user=user)
+        )

@@ -15,3 +15,10 @@ ALLOWED_HOSTS = ["*"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None  # nothing is collected outside production
+# The test worker process and the test process must agree on these, so they are fixed paths.
+MEDIA_ROOT = str(VAR_DIR / "test-media")  # noqa: F405
+LOUPE_TEST_FILES = VAR_DIR / "test-files"  # noqa: F405
+LOUPE_LOCAL_ROOTS = [str(LOUPE_TEST_FILES)]
+# Tests serve media from a localhost HTTP server; production refuses loopback unless allowed like this.
+LOUPE_FETCH_ALLOW_HOSTS = ["127.0.0.1"]
+LOUPE_FETCH_TIMEOUT_S = 5.0

@@ -1,0 +1,120 @@
+"""Items: the registered files (and groups, sequences, series) of a folder."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.core.models import Organisation, UUIDModel
+from apps.storage.models.folders import Folder
+from apps.storage.models.integrations import StorageIntegration
+from apps.storage.querysets import ItemQuerySet
+
+
+class ItemType(models.TextChoices):
+    IMAGE = "image", "Image"
+    VIDEO = "video", "Video"
+    AUDIO = "audio", "Audio"
+    TEXT = "text", "Text"
+    PDF = "pdf", "PDF"
+    NIFTI = "nifti", "NIfTI"
+    IMAGE_GROUP = "image_group", "Image group"
+    IMAGE_SEQUENCE = "image_sequence", "Image sequence"
+    DICOM_SERIES = "dicom_series", "DICOM series"
+    DICOM_FILE = "dicom_file", "DICOM file"
+
+    @classmethod
+    def containers(cls) -> frozenset[str]:
+        return frozenset({cls.IMAGE_GROUP, cls.IMAGE_SEQUENCE, cls.DICOM_SERIES})
+
+
+class ItemStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for probing"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class Item(UUIDModel):
+    """A registered file, or a container (image group, image sequence, DICOM series) of child items.
+
+    Files are not copied: ``url`` says where the bytes are. Media facts come either from the import
+    (``media_source = supplied``, trusted as given) or from a worker's probe (``probed``). Children of
+    a container have ``parent`` and ``position``. ``urls_key`` (SHA-1 of the entry's URL list) finds
+    duplicates for ``skip_duplicate_urls``; ``(import_job, import_index)`` is unique, which is what
+    makes a resumed import job unable to register an entry twice.
+    """
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="items")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    position = models.IntegerField(null=True, blank=True)
+    item_type = models.CharField(max_length=16, choices=ItemType.choices)
+    name = models.CharField(max_length=1024)
+    description = models.TextField(blank=True, default="")
+    url = models.TextField(blank=True, default="")
+    urls_key = models.CharField(max_length=40, blank=True, default="")
+    integration = models.ForeignKey(StorageIntegration, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    client_metadata = models.JSONField(default=dict, blank=True)
+
+    status = models.CharField(max_length=8, choices=ItemStatus.choices, default=ItemStatus.PENDING)
+    status_reason = models.TextField(blank=True, default="")
+    media_source = models.CharField(max_length=8, blank=True, default="")  # supplied | probed
+    file_size = models.BigIntegerField(null=True, blank=True)
+    mime_type = models.CharField(max_length=128, blank=True, default="")
+    width = models.IntegerField(null=True, blank=True)
+    height = models.IntegerField(null=True, blank=True)
+    fps = models.FloatField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True)
+    frame_count = models.IntegerField(null=True, blank=True)
+    codec = models.CharField(max_length=64, blank=True, default="")
+    audio_sample_rate = models.IntegerField(null=True, blank=True)
+    audio_bit_depth = models.IntegerField(null=True, blank=True)
+    audio_num_channels = models.IntegerField(null=True, blank=True)
+    page_count = models.IntegerField(null=True, blank=True)
+    dicom_study_uid = models.CharField(max_length=64, blank=True, default="")
+    dicom_series_uid = models.CharField(max_length=64, blank=True, default="")
+    dicom_instance_uid = models.CharField(max_length=64, blank=True, default="")
+    media_info = models.JSONField(default=dict, blank=True, help_text="Other probe facts (DICOM tags, encoding).")
+    preview = models.CharField(max_length=512, blank=True, default="", help_text="Thumbnail path in media storage.")
+    preview_frames = models.JSONField(default=list, blank=True, help_text="Video frame strip: [{frame, time, path}].")
+    rendered = models.CharField(max_length=512, blank=True, default="", help_text="Rendered MP4 of a sequence.")
+
+    import_job = models.ForeignKey("storage.ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
+    import_index = models.IntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(db_default=models.functions.Now())
+    updated_at = models.DateTimeField(db_default=models.functions.Now())
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    trash_batch = models.UUIDField(null=True, blank=True)
+
+    objects = ItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["folder", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["import_job", "import_index"], condition=Q(parent__isnull=True), name="unique_import_entry"
+            ),
+            models.UniqueConstraint(
+                fields=["parent", "position"], condition=Q(parent__isnull=False), name="unique_child_position"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["folder", "name"], name="item_folder_name", condition=Q(parent__isnull=True)),
+            models.Index(fields=["folder", "urls_key"], name="item_folder_urls_key", condition=Q(parent__isnull=True)),
+            models.Index(fields=["parent", "position"], name="item_parent_position", condition=Q(parent__isnull=False)),
+            models.Index(fields=["status"], name="item_pending", condition=Q(status="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("storage:item", args=[self.pk])
+
+    @property
+    def is_container(self) -> bool:
+        return self.item_type in ItemType.containers()

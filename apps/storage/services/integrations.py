@@ -1,0 +1,62 @@
+"""Storage integrations: the built-in one, S3 ones, and the fetch settings derived from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from apps.core.crypto import decrypt, encrypt
+from apps.core.errors import ServiceValidationError
+from apps.core.models import Organisation
+from apps.storage.fetching import FetchPolicy, S3Credentials, policy_from_strings
+from apps.storage.models import StorageIntegration, StorageIntegrationKind
+
+BUILTIN_NAME = "Public URLs and local files"
+
+
+@transaction.atomic
+def integration_builtin_get_or_create(*, organisation: Organisation) -> StorageIntegration:
+    """Every organisation's default integration: public HTTP(S) URLs and the configured local roots."""
+    integration, _ = StorageIntegration.objects.get_or_create(
+        organisation=organisation, kind=StorageIntegrationKind.BUILTIN, defaults={"name": BUILTIN_NAME}
+    )
+    return integration
+
+
+def integration_s3_create(
+    *, organisation: Organisation, name: str, endpoint_url: str = "", region: str = "",
+    access_key_id: str = "", secret_access_key: str = "", client_only: bool = False, allow_write: bool = False,
+) -> StorageIntegration:
+    """An S3-compatible bucket integration; credentials are stored encrypted."""
+    name = (name or "").strip()
+    if not name:
+        raise ServiceValidationError({"name": "An integration needs a name."})
+    if StorageIntegration.objects.filter(organisation=organisation, name=name).exists():
+        raise ServiceValidationError({"name": f"An integration named '{name}' already exists."})
+    return StorageIntegration.objects.create(
+        organisation=organisation, name=name, kind=StorageIntegrationKind.S3, endpoint_url=endpoint_url,
+        region=region, access_key_id_encrypted=encrypt(access_key_id),
+        secret_access_key_encrypted=encrypt(secret_access_key), client_only=client_only, allow_write=allow_write,
+    )
+
+
+def fetch_policy() -> FetchPolicy:
+    """What server-side fetches may reach: admin-configured local roots (plus Loupe's own uploads)."""
+    roots = [*settings.LOUPE_LOCAL_ROOTS, str(Path(settings.MEDIA_ROOT) / "uploads")]
+    return policy_from_strings(
+        local_roots=roots, allow_hosts=settings.LOUPE_FETCH_ALLOW_HOSTS,
+        timeout=settings.LOUPE_FETCH_TIMEOUT_S, max_bytes=settings.LOUPE_FETCH_MAX_BYTES,
+    )
+
+
+def s3_credentials(integration: StorageIntegration | None) -> S3Credentials | None:
+    """Credentials for an S3 integration; None for the built-in one (no bucket access at all)."""
+    if integration is None or integration.kind != StorageIntegrationKind.S3:
+        return None
+    return S3Credentials(
+        endpoint_url=integration.endpoint_url or None, region=integration.region or None,
+        access_key_id=decrypt(integration.access_key_id_encrypted) or None,
+        secret_access_key=decrypt(integration.secret_access_key_encrypted) or None,
+    )

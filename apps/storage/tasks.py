@@ -1,0 +1,30 @@
+"""Celery tasks of the storage app: thin wrappers that take ids and call one service each."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="storage.import_job_run", acks_late=True)
+def import_job_run_task(job_id: str) -> None:
+    """Run or resume an import job (idempotent: a finished job is left alone)."""
+    from apps.storage.services.imports import import_job_run
+
+    import_job_run(job_id=job_id)
+
+
+@shared_task(name="storage.item_probe", acks_late=True)
+def item_probe_task(item_ids: list[str]) -> None:
+    """Probe pending single-file items and make their previews (skips items no longer pending)."""
+    from apps.storage.services.processing import item_probe
+
+    for item_id in item_ids:
+        item_probe(item_id=item_id)
+
+
+@shared_task(name="storage.item_container_process", acks_late=True)
+def item_container_process_task(item_id: str) -> None:
+    """Probe a group's, sequence's or series' children, then build the container's own outputs."""
+    from apps.storage.services.processing import item_container_process
+
+    item_container_process(item_id=item_id)
