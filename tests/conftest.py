@@ -102,43 +102,58 @@ def http_files(test_files):
     server.server_close()
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
-    """A real ``celery worker`` process on the test database and the test Redis database.
+def start_worker(*, name: str, queues: str = "celery", log_name: str = "test-worker.log", **env_extra):
+    """Start a real ``celery worker`` process on the test database and the test Redis database.
 
-    Session-scoped: started once, on first use. Tests that use it need committed data
-    (``transactional_db``), because the worker is another process.
+    It runs in its own session (process group), so a test can SIGKILL the whole worker at once.
+    Waits until the worker answers a ping on the broker.
     """
     from django.conf import settings
 
-    with django_db_blocker.unblock():
-        database_url = _database_url()
+    from config.celery import app
+
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": _database_url(),
         "REDIS_URL": settings.REDIS_URL,
-        "LOUPE_TEST_WORKER": "1",
-        "LOUPE_MEDIA_ROOT": settings.MEDIA_ROOT,
+        **env_extra,
     }
-    # The worker reads LOUPE_LOCAL_ROOTS / LOUPE_FETCH_ALLOW_HOSTS through the same test settings.
-    log = open(ROOT / "var" / "test-worker.log", "w")
+    log = open(ROOT / "var" / log_name, "a")
+    hostname = f"{name}-{os.getpid()}@%h"
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "--concurrency", "2",
-         "-n", f"test-{os.getpid()}@%h", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+         "-n", hostname, "-Q", queues, "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    from config.celery import app
-
+    proc.log = log
     deadline = time.monotonic() + 60
-    while not app.control.ping(timeout=0.5):
+    expected = hostname.replace("%h", __import__("socket").gethostname())
+    while not any(expected in reply for reply in app.control.ping(timeout=0.5) or []):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             raise RuntimeError(f"test worker did not start; see {log.name}")
-    yield proc
-    proc.terminate()
+    return proc
+
+
+def stop_worker(proc, *, kill: bool = False) -> None:
+    import signal
+
     try:
+        os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
         proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
+    except (ProcessLookupError, subprocess.TimeoutExpired):
         proc.kill()
-    log.close()
+    proc.log.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real Celery worker process for the session, started on first use.
+
+    Tests that use it need committed data (``transactional_db``), because the worker is another process.
+    """
+    with django_db_blocker.unblock():
+        proc = start_worker(name="test")
+    yield proc
+    stop_worker(proc)

@@ -153,3 +153,5 @@ LOUPE_FETCH_MAX_BYTES = env.get_int("LOUPE_FETCH_MAX_BYTES", 5 * 1024**3)
 LOUPE_UPLOAD_MAX_BYTES = env.get_int("LOUPE_UPLOAD_MAX_BYTES", 5 * 1024**3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# A RUNNING import job with no progress for this long is considered orphaned by a dead worker.
+LOUPE_STALE_JOB_SECONDS = env.get_int("LOUPE_STALE_JOB_SECONDS", 120)

@@ -157,7 +157,7 @@ def import_job_run(*, job_id) -> ImportJob | None:
     )
     try:
         with job.source.open("rb") as handle:
-            file_options, counts = importformat.scan_import_file(handle)
+            file_options, counts = importformat.scan_import_file(handle, limits=importformat.LIMITS)
             if job.total is None:
                 job.total = sum(counts.values())
                 ImportJob.objects.filter(pk=job.pk).update(total=job.total)
@@ -180,7 +180,9 @@ def _run_batches(job: ImportJob, handle, counts) -> bool:
     """Commit batches from ``next_index``; False when the job was cancelled on the way."""
     pending: list = []
     seen_keys: dict[str, uuid.UUID] = {}
-    for entry in importformat.iter_import_entries(handle, start_index=job.next_index, counts=counts):
+    for entry in importformat.iter_import_entries(
+        handle, start_index=job.next_index, counts=counts, limits=importformat.LIMITS
+    ):
         pending.append(entry)
         if len(pending) >= BATCH_ENTRIES:
             if not _commit_batch(job, pending, seen_keys):
@@ -197,7 +199,7 @@ def _precheck_fails(job: ImportJob, handle, counts) -> bool:
     """All-or-nothing: validate every entry before writing any; record the errors if there are some."""
     handle.seek(0)
     errors = []
-    for entry in importformat.iter_import_entries(handle, counts=counts):
+    for entry in importformat.iter_import_entries(handle, counts=counts, limits=importformat.LIMITS):
         error = entry if isinstance(entry, EntryError) else _entry_policy_error(job, entry)
         if error is not None:
             errors.append(_error_row(job, error, entry))
@@ -386,3 +388,23 @@ def _finish(job: ImportJob, status: str, error: str) -> ImportJob:
     )
     job.refresh_from_db()
     return job
+
+
+def import_jobs_resume_stale(*, stale_after_s: float) -> list:
+    """Re-queue jobs left RUNNING by a worker that died (no progress for ``stale_after_s``).
+
+    Called when a worker starts. Jobs advance ``updated_at`` with every batch, so a live job on
+    another worker is never picked up; a resumed job continues at its ``next_index``.
+    """
+    from datetime import timedelta
+
+    from apps.storage.tasks import import_job_run_task
+
+    cutoff = timezone.now() - timedelta(seconds=stale_after_s)
+    stale = list(
+        ImportJob.objects.filter(status=ImportJobStatus.RUNNING, updated_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    for pk in stale:
+        logger.info("resuming import job %s left running by a stopped worker", pk)
+        import_job_run_task.delay(str(pk))
+    return stale
