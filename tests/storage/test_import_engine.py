@@ -146,7 +146,7 @@ def test_limits_are_enforced_before_anything_is_written(editor, folder, monkeypa
 
 def test_crash_between_batches_resumes_without_duplicates(editor, folder, monkeypatch):
     monkeypatch.setattr(imports, "BATCH_ENTRIES", 10)
-    real_commit = imports._commit_batch
+    real_commit = imports._write_batch
     calls = {"n": 0}
 
     def crash_on_third(*args, **kwargs):
@@ -155,7 +155,7 @@ def test_crash_between_batches_resumes_without_duplicates(editor, folder, monkey
             raise SystemExit("worker killed")
         return real_commit(*args, **kwargs)
 
-    monkeypatch.setattr(imports, "_commit_batch", crash_on_third)
+    monkeypatch.setattr(imports, "_write_batch", crash_on_third)
     job = import_job_create(user=editor, folder=folder, fileobj=ContentFile(
         json.dumps({"images": [_image(i) for i in range(45)] + [{"objectUrl": 7}]}).encode(), name="f.json"))
     with pytest.raises(SystemExit):
@@ -163,7 +163,7 @@ def test_crash_between_batches_resumes_without_duplicates(editor, folder, monkey
     job.refresh_from_db()
     assert (job.status, job.next_index, job.done) == ("RUNNING", 20, 20)
 
-    monkeypatch.setattr(imports, "_commit_batch", real_commit)
+    monkeypatch.setattr(imports, "_write_batch", real_commit)
     job = import_job_run(job_id=job.pk)
 
     assert (job.status, job.done, job.failed, job.next_index) == ("DONE", 45, 1, 46)
@@ -188,14 +188,14 @@ def test_cancel_before_start_and_between_batches(editor, folder, monkeypatch):
     assert import_job_run(job_id=pending.pk).status == ImportJobStatus.CANCELLED
 
     monkeypatch.setattr(imports, "BATCH_ENTRIES", 10)
-    real_commit = imports._commit_batch
+    real_commit = imports._write_batch
 
     def cancel_after_first(job, *args, **kwargs):
         result = real_commit(job, *args, **kwargs)
         ImportJob.objects.filter(pk=job.pk).update(cancel_requested=True)
         return result
 
-    monkeypatch.setattr(imports, "_commit_batch", cancel_after_first)
+    monkeypatch.setattr(imports, "_write_batch", cancel_after_first)
     job = _run(editor, folder, {"images": [_image(i) for i in range(30)]})
     assert (job.status, job.done, job.pending) == ("CANCELLED", 10, 20)
     assert Item.objects.filter(import_job=job).count() == 10

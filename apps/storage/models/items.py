@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import JSONField, Q, Value
 
 from apps.core.models import Organisation, UUIDModel
 from apps.storage.models.folders import Folder
@@ -43,46 +43,64 @@ class Item(UUIDModel):
     a container have ``parent`` and ``position``. ``urls_key`` (SHA-1 of the entry's URL list) finds
     duplicates for ``skip_duplicate_urls``; ``(import_job, import_index)`` is unique, which is what
     makes a resumed import job unable to register an entry twice.
+
+    Bulk imports write this table at tens of thousands of rows a second, so it carries only the
+    indexes and foreign keys that queries or integrity need: folder and parent are enforced by the
+    database; organisation, integration, job and creator are set by the import service from rows it
+    has just read, and Django still applies their on_delete rules, so they skip the per-row checks.
     """
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
-    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="items")
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="items", db_index=False)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children", db_index=False
+    )
     position = models.IntegerField(null=True, blank=True)
     item_type = models.CharField(max_length=16, choices=ItemType.choices)
     name = models.CharField(max_length=1024)
-    description = models.TextField(blank=True, default="")
-    url = models.TextField(blank=True, default="")
-    urls_key = models.CharField(max_length=40, blank=True, default="")
-    integration = models.ForeignKey(StorageIntegration, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    client_metadata = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True, default="", db_default="")
+    url = models.TextField(blank=True, default="", db_default="")
+    urls_key = models.CharField(max_length=40, blank=True, default="", db_default="")
+    integration = models.ForeignKey(
+        StorageIntegration, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False,
+        db_constraint=False,
+    )
+    client_metadata = models.JSONField(default=dict, db_default=Value({}, JSONField()), blank=True)
 
     status = models.CharField(max_length=8, choices=ItemStatus.choices, default=ItemStatus.PENDING)
-    status_reason = models.TextField(blank=True, default="")
-    media_source = models.CharField(max_length=8, blank=True, default="")  # supplied | probed
+    status_reason = models.TextField(blank=True, default="", db_default="")
+    media_source = models.CharField(max_length=8, blank=True, default="", db_default="")  # supplied | probed
     file_size = models.BigIntegerField(null=True, blank=True)
-    mime_type = models.CharField(max_length=128, blank=True, default="")
+    mime_type = models.CharField(max_length=128, blank=True, default="", db_default="")
     width = models.IntegerField(null=True, blank=True)
     height = models.IntegerField(null=True, blank=True)
     fps = models.FloatField(null=True, blank=True)
     duration = models.FloatField(null=True, blank=True)
     frame_count = models.IntegerField(null=True, blank=True)
-    codec = models.CharField(max_length=64, blank=True, default="")
+    codec = models.CharField(max_length=64, blank=True, default="", db_default="")
     audio_sample_rate = models.IntegerField(null=True, blank=True)
     audio_bit_depth = models.IntegerField(null=True, blank=True)
     audio_num_channels = models.IntegerField(null=True, blank=True)
     page_count = models.IntegerField(null=True, blank=True)
-    dicom_study_uid = models.CharField(max_length=64, blank=True, default="")
-    dicom_series_uid = models.CharField(max_length=64, blank=True, default="")
-    dicom_instance_uid = models.CharField(max_length=64, blank=True, default="")
-    media_info = models.JSONField(default=dict, blank=True, help_text="Other probe facts (DICOM tags, encoding).")
-    preview = models.CharField(max_length=512, blank=True, default="", help_text="Thumbnail path in media storage.")
-    preview_frames = models.JSONField(default=list, blank=True, help_text="Video frame strip: [{frame, time, path}].")
-    rendered = models.CharField(max_length=512, blank=True, default="", help_text="Rendered MP4 of a sequence.")
+    dicom_study_uid = models.CharField(max_length=64, blank=True, default="", db_default="")
+    dicom_series_uid = models.CharField(max_length=64, blank=True, default="", db_default="")
+    dicom_instance_uid = models.CharField(max_length=64, blank=True, default="", db_default="")
+    media_info = models.JSONField(default=dict, db_default=Value({}, JSONField()), blank=True, help_text="Other probe facts (DICOM tags, encoding).")
+    preview = models.CharField(max_length=512, blank=True, default="", db_default="", help_text="Thumbnail path in media storage.")
+    preview_frames = models.JSONField(default=list, db_default=Value([], JSONField()), blank=True, help_text="Video frame strip: [{frame, time, path}].")
+    rendered = models.CharField(max_length=512, blank=True, default="", db_default="", help_text="Rendered MP4 of a sequence.")
 
-    import_job = models.ForeignKey("storage.ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
+    import_job = models.ForeignKey(
+        "storage.ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="items", db_index=False,
+        db_constraint=False,
+    )
     import_index = models.IntegerField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False,
+        db_constraint=False,
+    )
     created_at = models.DateTimeField(db_default=models.functions.Now())
     updated_at = models.DateTimeField(db_default=models.functions.Now())
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -93,9 +111,8 @@ class Item(UUIDModel):
     class Meta:
         ordering = ["folder", "name"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["import_job", "import_index"], condition=Q(parent__isnull=True), name="unique_import_entry"
-            ),
+            # Also the index behind import_job lookups (children have a NULL index, which never conflicts).
+            models.UniqueConstraint(fields=["import_job", "import_index"], name="unique_import_entry"),
             models.UniqueConstraint(
                 fields=["parent", "position"], condition=Q(parent__isnull=False), name="unique_child_position"
             ),
@@ -103,7 +120,6 @@ class Item(UUIDModel):
         indexes = [
             models.Index(fields=["folder", "name"], name="item_folder_name", condition=Q(parent__isnull=True)),
             models.Index(fields=["folder", "urls_key"], name="item_folder_urls_key", condition=Q(parent__isnull=True)),
-            models.Index(fields=["parent", "position"], name="item_parent_position", condition=Q(parent__isnull=False)),
             models.Index(fields=["status"], name="item_pending", condition=Q(status="pending")),
         ]
 

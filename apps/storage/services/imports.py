@@ -21,6 +21,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
+from itertools import islice
 
 from django.core.files.base import File
 from django.db import connection, transaction
@@ -62,10 +63,9 @@ COPY_COLUMNS = (
     "uuid", "organisation_id", "folder_id", "parent_id", "position", "item_type", "name", "url", "urls_key",
     "integration_id", "client_metadata", "status", "media_source", "file_size", "mime_type", "width", "height",
     "fps", "duration", "frame_count", "codec", "audio_sample_rate", "audio_bit_depth", "audio_num_channels",
-    "import_job_id", "import_index", "created_by_id", "description", "status_reason", "page_count",
-    "dicom_study_uid", "dicom_series_uid", "dicom_instance_uid", "media_info", "preview", "preview_frames",
-    "rendered",
-)
+    "import_job_id", "import_index", "created_by_id",
+)  # every other column has a database default
+_COPY_SQL = f"COPY {Item._meta.db_table} ({', '.join(COPY_COLUMNS)}) FROM STDIN"
 
 
 def urls_key(urls: tuple[str, ...] | list[str]) -> str:
@@ -134,7 +134,7 @@ def import_job_cancel(*, user: User, job: ImportJob) -> ImportJob:
 class _Batch:
     """What one transaction writes."""
 
-    rows: list[tuple] = field(default_factory=list)
+    emit: object = None  # where rows go: the open COPY's write_row
     errors: list[ImportJobError] = field(default_factory=list)
     upserts: list[tuple[uuid.UUID, str]] = field(default_factory=list)
     probe_ids: list[uuid.UUID] = field(default_factory=list)
@@ -177,18 +177,26 @@ def import_job_run(*, job_id) -> ImportJob | None:
 
 
 def _run_batches(job: ImportJob, handle, counts) -> bool:
-    """Commit batches from ``next_index``; False when the job was cancelled on the way."""
-    pending: list = []
-    seen_keys: dict[str, uuid.UUID] = {}
-    for entry in importformat.iter_import_entries(
+    """Commit batches from ``next_index``; False when the job was cancelled on the way.
+
+    Each batch's COPY is opened first and entries are parsed while it streams, so the database
+    inserts rows on its own core while Python validates the next ones. With skip_duplicate_urls a
+    batch is parsed up front instead, because its duplicates are looked up in one query.
+    """
+    entries = importformat.iter_import_entries(
         handle, start_index=job.next_index, counts=counts, limits=importformat.LIMITS
-    ):
-        pending.append(entry)
-        if len(pending) >= BATCH_ENTRIES:
-            if not _commit_batch(job, pending, seen_keys):
-                return False
-            pending = []
-    return _commit_batch(job, pending, seen_keys) if pending else not _cancel_requested(job)
+    )
+    seen_keys: dict[str, uuid.UUID] = {}
+    while True:
+        if job.skip_duplicate_urls:
+            chunk = list(islice(entries, BATCH_ENTRIES))
+            consumed = _write_batch(job, chunk, seen_keys, existing=_existing_duplicates(job, chunk)) if chunk else 0
+        else:
+            consumed = _write_batch(job, islice(entries, BATCH_ENTRIES), seen_keys, existing={})
+        if consumed is None:
+            return False
+        if consumed < BATCH_ENTRIES:
+            return not _cancel_requested(job)
 
 
 def _cancel_requested(job: ImportJob) -> bool:
@@ -209,30 +217,41 @@ def _precheck_fails(job: ImportJob, handle, counts) -> bool:
     return bool(errors)
 
 
-def _commit_batch(job: ImportJob, entries: list, seen_keys: dict[str, uuid.UUID]) -> bool:
-    """Write one batch atomically with the job's progress. False if the job was cancelled first."""
+def _write_batch(job: ImportJob, entries, seen_keys: dict[str, uuid.UUID], *, existing: dict) -> int | None:
+    """Write up to one batch atomically with the job's progress; return how many entries it read.
+
+    None when the job was cancelled. Entries below the job's committed ``next_index`` (written by
+    another runner of the same job, e.g. a redelivered task) are read but not written again.
+    """
     with transaction.atomic():
+        # Not waiting for the WAL flush is safe here: a batch lost in a crash loses its job progress
+        # with it (same transaction), so the resumed job writes it again; nothing is half-applied.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
         locked = ImportJob.objects.select_for_update().only("next_index", "cancel_requested").get(pk=job.pk)
         if locked.cancel_requested:
-            return False
-        entries = [e for e in entries if e.index >= locked.next_index]  # a concurrent runner got there first
-        if not entries:
-            return True
-        batch = _Batch()
-        existing = _existing_duplicates(job, entries) if job.skip_duplicate_urls else {}
-        for entry in entries:
-            _add_entry(job, entry, batch, existing, seen_keys)
-        _copy_rows(batch.rows)
+            return None
+        batch, consumed, last_index = _Batch(), 0, None
+        connection.ensure_connection()
+        with connection.connection.cursor() as raw, raw.copy(_COPY_SQL) as copy:
+            batch.emit = copy.write_row
+            for entry in entries:
+                consumed += 1
+                if entry.index < locked.next_index:
+                    continue
+                _add_entry(job, entry, batch, existing, seen_keys)
+                last_index = entry.index
+        if last_index is None:
+            return consumed
         if batch.upserts:
             _apply_upserts(batch.upserts)
         ImportJobError.objects.bulk_create(batch.errors, ignore_conflicts=True)
-        job.next_index = entries[-1].index + 1
         ImportJob.objects.filter(pk=job.pk).update(
-            next_index=job.next_index, done=_plus("done", batch.done), skipped=_plus("skipped", batch.skipped),
+            next_index=last_index + 1, done=_plus("done", batch.done), skipped=_plus("skipped", batch.skipped),
             failed=_plus("failed", len(batch.errors)), updated_at=timezone.now(),
         )
         _enqueue_processing(batch.probe_ids, batch.container_ids)
-    return True
+    return consumed
 
 
 def _plus(field_name: str, amount: int):
@@ -301,11 +320,11 @@ def _item_rows(job: ImportJob, entry: ImportEntry, item_id: uuid.UUID, key: str,
     client_only = job.integration.client_only
     if item_type in ItemType.containers():
         status = ItemStatus.READY if client_only else ItemStatus.PENDING
-        batch.rows.append(_row(job, item_id, None, None, item_type, entry.title, "", key, entry.client_metadata,
+        batch.emit(_row(job, item_id, None, None, item_type, entry.title, "", key, entry.client_metadata,
                                status, "", {}, entry.index))
         child_type = CHILD_TYPE[item_type]
         for position, url in enumerate(entry.urls):
-            batch.rows.append(_row(job, uuid.uuid4(), item_id, position, child_type, url.rsplit("/", 1)[-1] or url,
+            batch.emit(_row(job, uuid.uuid4(), item_id, position, child_type, url.rsplit("/", 1)[-1] or url,
                                    url, "", {}, status, "", {}, None))
         if not client_only:
             batch.container_ids.append(item_id)
@@ -315,7 +334,7 @@ def _item_rows(job: ImportJob, entry: ImportEntry, item_id: uuid.UUID, key: str,
     else:
         status, source = ItemStatus.PENDING, ""
         batch.probe_ids.append(item_id)
-    batch.rows.append(_row(job, item_id, None, None, item_type, entry.title, entry.urls[0], key,
+    batch.emit(_row(job, item_id, None, None, item_type, entry.title, entry.urls[0], key,
                            entry.client_metadata, status, source, supplied, entry.index))
 
 
@@ -326,7 +345,7 @@ def _row(job, item_id, parent_id, position, item_type, name, url, key, metadata,
         job.integration_id, json.dumps(metadata), status, source, values["file_size"], values["mime_type"] or "",
         values["width"], values["height"], values["fps"], values["duration"], _frame_count(media),
         values["codec"] or "", values["audio_sample_rate"], values["audio_bit_depth"], values["audio_num_channels"],
-        job.pk, index, job.created_by_id, "", "", None, "", "", "", "{}", "", "[]", "",
+        job.pk, index, job.created_by_id,
     )
 
 
@@ -334,17 +353,6 @@ def _frame_count(media: dict) -> int | None:
     if media.get("fps") and media.get("duration"):
         return int(round(media["fps"] * media["duration"]))
     return None
-
-
-def _copy_rows(rows: list[tuple]) -> None:
-    """COPY the batch's rows in (several times faster than bulk_create; see performance-notes.md)."""
-    if not rows:
-        return
-    connection.ensure_connection()
-    with connection.connection.cursor() as cursor:
-        with cursor.copy(f"COPY {Item._meta.db_table} ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
 
 
 def _apply_upserts(upserts: list[tuple[uuid.UUID, str]]) -> None:
