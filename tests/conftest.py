@@ -102,7 +102,7 @@ def http_files(test_files):
     server.server_close()
 
 
-def start_worker(*, name: str, queues: str = "celery", log_name: str = "test-worker.log", **env_extra):
+def start_worker(*, name: str, queues: str | None = None, log_name: str = "test-worker.log", **env_extra):
     """Start a real ``celery worker`` process on the test database and the test Redis database.
 
     It runs in its own session (process group), so a test can SIGKILL the whole worker at once.
@@ -119,6 +119,7 @@ def start_worker(*, name: str, queues: str = "celery", log_name: str = "test-wor
         "REDIS_URL": settings.REDIS_URL,
         **env_extra,
     }
+    queues = queues or settings.CELERY_TASK_DEFAULT_QUEUE
     log = open(ROOT / "var" / log_name, "a")
     hostname = f"{name}-{os.getpid()}@%h"
     proc = subprocess.Popen(

@@ -1,16 +1,17 @@
 """Streaming parser and validator for Encord-format JSON registration files.
 
 The format is described in ``shared/spec/import-format.md``; ``$encord`` and ``keyframes`` in
-``shared/spec/metadata.md``. Nothing here touches Django or the database: import jobs call
-``scan_import_file`` once (file-level checks and counts, before anything is written) and then
+``shared/spec/metadata.md``. Nothing here touches Django or the database: an import job calls
+``scan_import_file`` once (file-level checks and counts, before anything is written), then
 ``iter_import_entries`` (one ``ImportEntry`` or ``EntryError`` per entry, in file order).
 
-Files are never loaded whole. The scan walks ijson's event stream keeping only counters; the
-entry pass runs ijson's C item builder once per data key present, seeking back to the start of
-the file for each key and stopping as soon as that key's last entry is built. So the file object
+Files are never loaded whole. The scan walks ijson's event stream keeping only counters. The
+entry pass runs ijson's C item builder once per data key present, seeking back to where reading
+began for each key and stopping as soon as that key's last entry is built; so the file object
 must be binary and seekable (a local file, an uploaded file, a storage file).
 
-Numbers come out as plain ``int``/``float`` (ijson's ``use_float``), so every value an entry
+Numbers come out as plain ``int``/``float`` (ijson's ``use_float``; where yajl refuses an integer
+beyond 64 bits, that pass is redone with exact numbers and ``json_plain``), so everything an entry
 carries can be written with ``json.dumps`` as it is.
 """
 
@@ -29,12 +30,11 @@ from typing import Any, BinaryIO
 
 import ijson
 
-
-# The entry pass relies on the C item builder for its speed; ask for it by name rather than
-# trusting the default (which IJSON_BACKEND in the environment can change).
+# The entry pass relies on the C item builder for its speed (the pure Python backend is about ten
+# times slower); ask for it by name rather than trust the default, which IJSON_BACKEND can change.
 try:
     _ijson = ijson.get_backend("yajl2_c")
-except ImportError:  # pragma: no cover - a wheel without the C extension
+except ImportError:  # pragma: no cover - an ijson wheel without its C extension
     _ijson = ijson
 IJSON_BACKEND: str = _ijson.backend
 
@@ -60,25 +60,27 @@ _ENTRY_KEYS_BY_DATA_KEY = {
 }
 _URL_KEY_PREFIX = "objectUrl_"
 
-# Media-metadata block -> field -> value type; camelCase spellings map onto the snake_case names.
+# Media-metadata block -> field -> value type. camelCase spellings map onto the snake_case names.
 _MEDIA_FIELD_TYPES_BY_BLOCK = {
     "videoMetadata": {"fps": "number", "duration": "number", "width": "integer", "height": "integer",
                       "file_size": "integer", "mime_type": "string"},
     "imageMetadata": {"mime_type": "string", "file_size": "integer", "width": "integer", "height": "integer"},
-    "audioMetadata": {"duration": "number", "file_size": "integer", "mime_type": "string", "sample_rate": "integer",
-                      "bit_depth": "integer", "codec": "string", "num_channels": "integer"},
+    "audioMetadata": {"duration": "number", "file_size": "integer", "mime_type": "string",
+                      "sample_rate": "integer", "bit_depth": "integer", "codec": "string",
+                      "num_channels": "integer"},
 }
 _MEDIA_CAMEL_CASE = {
     "fileSize": "file_size", "mimeType": "mime_type", "sampleRate": "sample_rate",
     "bitDepth": "bit_depth", "numChannels": "num_channels",
 }
 
-# scheme, host (netloc), path; the same split as urllib.parse.urlsplit for "scheme://..." URLs.
+# scheme, host, path: what urllib.parse.urlsplit gives for "scheme://..." URLs, in a third of the time.
 _URL_PARTS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)")
+_URL_SCHEMES_HINT = "use file://, http://, https:// or s3://"
 _FRAME_NUMBER = re.compile(r"[0-9]+")
 _SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
-_KEYFRAME_MODES = ("frame", "seconds")
 _NEWLINES_TO_SPACES = bytes.maketrans(b"\n\r", b"  ")
+_MISSING = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,16 +109,17 @@ class ImportOptions:
 class ImportEntry:
     """One valid entry, normalised.
 
-    ``index`` is the entry's position over the whole file in file order (0-based) and is the same
-    on every read of the same bytes, so a job can resume after its last committed index.
-    ``urls`` holds one URL, or a group's/series' ``objectUrl_N`` values sorted by N.
-    ``title`` is the given title or a default: for a single file the URL's path
-    (``/path/to/video23.mp4``); for a group or series the name of the directory holding its first
-    file (``https://host/g1/0.jpg`` -> ``g1``), or that file's path when it has no directory.
-    A default longer than the title limit keeps its last characters (the file name).
-    ``client_metadata`` is the given object, untouched (``$encord`` and ``keyframes`` included),
-    ``{}`` when absent. ``media_metadata`` is the video/image/audio metadata block with snake_case
-    keys, ``None`` when the entry has none (then the file must be probed).
+    ``index``: the entry's position over the whole file in file order (0-based), the same on every
+    read of the same bytes, so a job can resume after its last committed index.
+    ``kind``: video, audio, image, image_group, image_sequence, dicom_series, text, pdf or nifti.
+    ``urls``: the one URL, or a group's or series' ``objectUrl_N`` values sorted by N.
+    ``title``: as given, or a default: for a single file the URL's path (``/path/to/video23.mp4``);
+    for a group or series the name of the directory holding its first file
+    (``https://host/g1/0.jpg`` -> ``g1``), or that file's path when it has none. A default
+    longer than the title limit keeps its last characters (the file name).
+    ``client_metadata``: the given object untouched (``$encord``, ``keyframes`` included), ``{}``
+    when absent. ``media_metadata``: the video/image/audio metadata block with snake_case keys,
+    ``None`` when the entry has none (then the file must be probed).
     """
 
     index: int
@@ -142,7 +145,10 @@ class EntryError:
 
 
 class ImportFileError(Exception):
-    """The whole file is refused (not JSON, wrong shape, over a limit); nothing should be written."""
+    """The whole file is refused (not JSON, wrong shape, over a limit); nothing should be written.
+
+    ``pointer`` is ``""`` for the whole file, else the top-level key at fault (``/videos``).
+    """
 
     def __init__(self, pointer: str, reason: str):
         super().__init__(f"{pointer}: {reason}" if pointer else reason)
@@ -161,24 +167,35 @@ class _Invalid(Exception):
 
 # --- first pass: options, counts, file-level limits --------------------------------------------
 
-def scan_import_file(fileobj: BinaryIO, *, limits: Limits = LIMITS) -> tuple[ImportOptions, dict[str, int]]:
+def scan_import_file(
+    fileobj: BinaryIO, *, limits: Limits = LIMITS
+) -> tuple[ImportOptions, dict[str, int]]:
     """Read the whole file once, from its current position, keeping only counters.
 
     Returns the options (they may appear anywhere in the top-level object) and the number of
     entries per data key, in file order and spelled as in the file (``pdfs`` stays ``pdfs``).
-    Raises ``ImportFileError`` if the file is not JSON, its top level is not an object, it has an
+    Raises ``ImportFileError`` when the file is not JSON, its top level is not an object, it has an
     unknown or repeated top-level key, a data key that is not a list, an option that is not a
-    boolean, or more entries or URLs than ``limits`` allow (the reason names the limit and the
-    count). Entries themselves are not validated here.
+    boolean, or more entries or URLs than ``limits`` allow (the reason gives the count and the
+    limit). Entries themselves are not validated here. A file holding integers beyond 64 bits is
+    read twice, so it must then be seekable.
     """
-    reader = _CountingReader(fileobj)
-    try:
-        options, counts, url_count = _scan_top_level(_ijson.basic_parse(reader, use_float=True))
-    except ijson.JSONError as exc:
-        raise _json_file_error(exc, reader) from None
+    origin = fileobj.tell()
+    for exact_numbers in (False, True):
+        fileobj.seek(origin)
+        reader = _CountingReader(fileobj)
+        try:
+            events = _ijson.basic_parse(reader, use_float=not exact_numbers)
+            options, counts, url_count = _scan_top_level(events)
+            break
+        except ijson.JSONError as exc:
+            if exact_numbers or not _is_number_overflow(exc):
+                raise _json_file_error(exc, reader) from None
     entry_count = sum(counts.values())
     if entry_count > limits.max_entries:
-        raise ImportFileError("", f"{entry_count:,} entries, more than the limit of {limits.max_entries:,} per file")
+        raise ImportFileError(
+            "", f"{entry_count:,} entries, more than the limit of {limits.max_entries:,} per file"
+        )
     if url_count > limits.max_urls:
         raise ImportFileError("", f"{url_count:,} URLs, more than the limit of {limits.max_urls:,} per file")
     return ImportOptions(**options), counts
@@ -253,17 +270,18 @@ def iter_import_entries(
 ) -> Iterator[ImportEntry | EntryError]:
     """Yield one ``ImportEntry`` or ``EntryError`` per entry, in file order, from ``start_index``.
 
-    ``counts`` is the second value returned by ``scan_import_file`` for the same bytes; without
-    it the file is scanned first (so file-level errors and limits raise here, before the first
-    entry). Entries before ``start_index`` are not validated, and data keys that lie wholly before
-    it are not parsed at all. The file is read from its current position and must be seekable.
-    Malformed JSON met mid-stream raises ``ImportFileError``; entries already yielded stay valid.
+    ``counts`` is what ``scan_import_file`` returned for the same bytes; without it the file is
+    scanned first, so file-level errors and limits raise from this call, before any entry.
+    Entries before ``start_index`` are neither validated nor yielded, and data keys that lie wholly
+    before it get no pass of their own. The file is read from its current position and must be
+    seekable. Malformed JSON met mid-stream raises ``ImportFileError``; the entries already
+    yielded stay valid.
     """
     if start_index < 0:
         raise ValueError("start_index must be >= 0")
     origin = fileobj.tell()
     if counts is None:
-        _, counts = scan_import_file(fileobj, limits=limits)
+        counts = scan_import_file(fileobj, limits=limits)[1]
     unknown = set(counts) - set(_KIND_BY_DATA_KEY)
     if unknown:
         raise ValueError(f"counts has keys that are not data keys: {sorted(unknown)}")
@@ -274,23 +292,30 @@ def _iter_entries(fileobj, origin, counts, start_index, limits) -> Iterator[Impo
     first_index = 0
     for data_key, count in counts.items():
         if first_index + count > start_index:
-            fileobj.seek(origin)
             skip = max(start_index - first_index, 0)
-            yield from _iter_data_key_entries(fileobj, data_key, count, first_index, skip, limits)
+            yield from _iter_data_key_entries(fileobj, origin, data_key, count, first_index, skip, limits)
         first_index += count
 
 
-def _iter_data_key_entries(fileobj, data_key, count, first_index, skip, limits):
-    reader = _CountingReader(fileobj)
-    raws = _ijson.items(reader, f"{data_key}.item", use_float=True)
+def _iter_data_key_entries(fileobj, origin, data_key, count, first_index, skip, limits):
     position = skip
-    try:
-        # islice stops right after the last counted entry, so the rest of the file is not parsed.
-        for raw in islice(raws, skip, count):
-            yield _entry_from_raw(data_key, position, first_index + position, raw, limits)
-            position += 1
-    except ijson.JSONError as exc:
-        raise _json_file_error(exc, reader) from None
+    exact_numbers = False
+    while True:
+        fileobj.seek(origin)
+        reader = _CountingReader(fileobj)
+        # Floats straight from C are much faster than Decimals, but yajl then refuses integers
+        # beyond 64 bits; when it does, this key's pass resumes with exact numbers.
+        raws = _ijson.items(reader, f"{data_key}.item", use_float=not exact_numbers)
+        try:
+            # islice stops right after the last counted entry: the rest of the file is not parsed.
+            for raw in islice(raws, position, count):
+                yield _entry_from_raw(data_key, position, first_index + position, raw, limits, exact_numbers)
+                position += 1
+            break
+        except ijson.JSONError as exc:
+            if exact_numbers or not _is_number_overflow(exc):
+                raise _json_file_error(exc, reader) from None
+            exact_numbers = True
     if position != count:
         raise ImportFileError(
             "/" + data_key, f"has {position:,} entries but the scan counted {count:,}: the file changed"
@@ -299,21 +324,29 @@ def _iter_data_key_entries(fileobj, data_key, count, first_index, skip, limits):
 
 # --- one entry ---------------------------------------------------------------------------------
 
-def validate_entry(kind_key: str, position: int, index: int, raw: Any, limits: Limits = LIMITS) -> ImportEntry | EntryError:
-    """Validate and normalise ``raw``, the entry at ``/<kind_key>/<position>`` with file index ``index``.
+def validate_entry(
+    kind_key: str, position: int, index: int, raw: Any, limits: Limits = LIMITS
+) -> ImportEntry | EntryError:
+    """Validate and normalise ``raw``, the entry at ``/<kind_key>/<position>``, file index ``index``.
 
     ``kind_key`` is the data key as spelled in the file (``pdfs`` is accepted). ``raw`` may hold
-    ``Decimal`` numbers (ijson's default); they are converted to ``int``/``float`` first.
-    Returns an ``EntryError`` for the first problem found, keys checked in the entry's order.
+    ``Decimal`` numbers (ijson's default); they are converted to ``int``/``float`` first. Returns
+    an ``EntryError`` for the first problem found, the entry's keys checked in their order.
     """
     if kind_key not in _KIND_BY_DATA_KEY:
         raise ValueError(f"unknown data key {kind_key!r}")
-    return _entry_from_raw(kind_key, position, index, json_plain(raw), limits)
+    return _entry_from_raw(kind_key, position, index, raw, limits, exact_numbers=True)
 
 
-def _entry_from_raw(data_key: str, position: int, index: int, raw: Any, limits: Limits) -> ImportEntry | EntryError:
+def _entry_from_raw(data_key: str, position: int, index: int, raw: Any, limits: Limits, exact_numbers: bool):
+    """``exact_numbers``: ``raw`` may hold Decimals (slower: every value is visited)."""
     pointer = f"/{data_key}/{position}"
     try:
+        if exact_numbers:
+            try:
+                raw = json_plain(raw)
+            except ValueError as exc:
+                raise _Invalid(pointer, str(exc)) from None
         if type(raw) is not dict:
             raise _Invalid(pointer, f"an entry must be an object, not {_shown(raw)}")
         if data_key in _GROUP_DATA_KEYS:
@@ -327,16 +360,14 @@ def _entry_from_raw(data_key: str, position: int, index: int, raw: Any, limits: 
             raise _Invalid(pointer + "/createVideo", f"must be true or false, not {_shown(create_video)}")
         media_metadata = _media_metadata(data_key, pointer, raw)
         client_metadata = raw.get("clientMetadata", _MISSING)
-        client_metadata = {} if client_metadata is _MISSING else _checked_client_metadata(pointer, client_metadata)
+        if client_metadata is _MISSING:
+            client_metadata = {}
+        else:
+            _check_client_metadata(pointer + "/clientMetadata", client_metadata)
     except _Invalid as invalid:
         return EntryError(index, invalid.pointer, invalid.reason)
-    kind = _KIND_BY_DATA_KEY[data_key]
-    if create_video:
-        kind = "image_sequence"
+    kind = "image_sequence" if create_video else _KIND_BY_DATA_KEY[data_key]
     return ImportEntry(index, pointer, kind, urls, title, client_metadata, media_metadata, create_video)
-
-
-_MISSING = object()
 
 
 def _check_entry_keys(data_key: str, pointer: str, raw: dict) -> None:
@@ -350,28 +381,29 @@ def _check_entry_keys(data_key: str, pointer: str, raw: dict) -> None:
 
 def _group_urls(data_key: str, pointer: str, raw: dict, limits: Limits) -> tuple[str, ...]:
     allowed = _ENTRY_KEYS_BY_DATA_KEY[data_key]
-    url_keys: dict[int, str] = {}
+    url_keys: dict[int, str] = {}  # position -> key
     for key in raw:
         if key in allowed:
             continue
         if not key.startswith(_URL_KEY_PREFIX):
             raise _Invalid(f"{pointer}/{_escape(key)}", _unknown_entry_key_reason(data_key, key))
-        number = key[len(_URL_KEY_PREFIX):]
-        if not _FRAME_NUMBER.fullmatch(number):
+        suffix = key[len(_URL_KEY_PREFIX):]
+        if not _FRAME_NUMBER.fullmatch(suffix):
             raise _Invalid(
                 f"{pointer}/{_escape(key)}",
-                f'the position after "{_URL_KEY_PREFIX}" must be a non-negative integer, not "{number}"',
+                f'the position after "{_URL_KEY_PREFIX}" must be a non-negative integer, not "{suffix}"',
             )
-        if int(number) in url_keys:
-            raise _Invalid(f"{pointer}/{_escape(key)}", f'position {int(number)} is also given by "{url_keys[int(number)]}"')
-        url_keys[int(number)] = key
+        number = int(suffix)
+        if number in url_keys:
+            reason = f'position {number} is also given by "{url_keys[number]}"'
+            raise _Invalid(f"{pointer}/{_escape(key)}", reason)
+        url_keys[number] = key
     noun = "series" if data_key == "dicom_series" else "group"
     if not url_keys:
         raise _Invalid(f"{pointer}/objectUrl_0", f'missing: a {noun} needs at least one "objectUrl_N" key')
     if len(url_keys) > limits.max_group_size:
-        raise _Invalid(
-            pointer, f'{len(url_keys):,} "objectUrl_N" keys, more than the limit of {limits.max_group_size:,} per {noun}'
-        )
+        raise _Invalid(pointer, f'{len(url_keys):,} "objectUrl_N" keys, more than the limit of '
+                                f"{limits.max_group_size:,} per {noun}")
     return tuple(
         _checked_url(f"{pointer}/{_escape(url_keys[number])}", raw[url_keys[number]], limits)
         for number in sorted(url_keys)
@@ -386,15 +418,17 @@ def _checked_url(pointer: str, url: Any, limits: Limits) -> str:
     if not url:
         raise _Invalid(pointer, "must not be empty")
     if len(url) > limits.max_url_length or (not url.isascii() and len(url.encode()) > limits.max_url_length):
-        raise _Invalid(pointer, f"{len(url.encode()):,} bytes long, more than the limit of {limits.max_url_length:,}")
+        raise _Invalid(
+            pointer, f"{len(url.encode()):,} bytes long, more than the limit of {limits.max_url_length:,}"
+        )
     if url != url.strip():
         raise _Invalid(pointer, "must not start or end with whitespace")
     parts = _URL_PARTS.match(url)
     if parts is None:
-        raise _Invalid(pointer, "is not a URL (use file://, http://, https:// or s3://)")
+        raise _Invalid(pointer, f"is not a URL ({_URL_SCHEMES_HINT})")
     scheme, host, path = parts.group(1).lower(), parts.group(2), parts.group(3)
     if scheme not in URL_SCHEMES:
-        raise _Invalid(pointer, f'scheme "{parts.group(1)}" is not supported (use file://, http://, https:// or s3://)')
+        raise _Invalid(pointer, f'scheme "{parts.group(1)}" is not supported ({_URL_SCHEMES_HINT})')
     if scheme in ("http", "https") and not host:
         raise _Invalid(pointer, "has no host")
     if scheme == "s3" and (not host or path in ("", "/")):
@@ -414,7 +448,8 @@ def _entry_title(data_key: str, pointer: str, raw: dict, urls: tuple[str, ...], 
         raise _Invalid(pointer + "/title", "must not be blank (leave it out to use the default)")
     if len(title) > limits.max_title_length:
         raise _Invalid(
-            pointer + "/title", f"{len(title):,} characters long, more than the limit of {limits.max_title_length:,}"
+            pointer + "/title",
+            f"{len(title):,} characters long, more than the limit of {limits.max_title_length:,}",
         )
     return title
 
@@ -440,21 +475,21 @@ def _media_metadata(data_key: str, pointer: str, raw: dict) -> dict | None:
         name = _MEDIA_CAMEL_CASE.get(key, key)
         value_type = field_types.get(name)
         if value_type is None:
-            candidates = (*field_types, *(camel for camel, snake in _MEDIA_CAMEL_CASE.items() if snake in field_types))
-            raise _Invalid(f"{block_pointer}/{_escape(key)}", _unknown_key_reason(key, candidates))
+            spellings = [*field_types, *(c for c, snake in _MEDIA_CAMEL_CASE.items() if snake in field_types)]
+            raise _Invalid(f"{block_pointer}/{_escape(key)}", _unknown_key_reason(key, spellings))
         if name in normalised:
             raise _Invalid(f"{block_pointer}/{_escape(key)}", f'"{key}" repeats "{name}"')
-        if value_type == "string" and type(value) is str:
-            normalised[name] = value
-        elif value_type == "integer" and type(value) is int and value >= 0:
+        if (value_type == "string" and type(value) is str) or (
+            value_type == "integer" and type(value) is int and value >= 0
+        ):
             normalised[name] = value
         else:
             normalised[name] = _media_value(f"{block_pointer}/{_escape(key)}", value_type, value)
     return normalised
 
 
-def _media_value(pointer: str, value_type: str, value: Any) -> Any:
-    """Check one media-metadata value that is not already a string or non-negative int."""
+def _media_value(pointer: str, value_type: str, value: Any) -> int | float:
+    """Check a media-metadata value that is not already a string or a non-negative int."""
     if value_type == "string":
         raise _Invalid(pointer, f"must be a string, not {_shown(value)}")
     number = _plain_number(value)
@@ -470,7 +505,7 @@ def _media_value(pointer: str, value_type: str, value: Any) -> Any:
 
 
 def _plain_number(value: Any) -> int | float | None:
-    """``value`` as a finite int or float, or None when it is not a JSON number (or is a boolean)."""
+    """``value`` as a finite int or float; None when it is not a JSON number (booleans are not)."""
     if type(value) is Decimal:
         value = json_plain(value)
     if type(value) is int or (type(value) is float and math.isfinite(value)):
@@ -478,72 +513,66 @@ def _plain_number(value: Any) -> int | float | None:
     return None
 
 
-# --- clientMetadata ----------------------------------------------------------------------------
+# --- clientMetadata: reserved keys, $encord and legacy keyframes -----------------------------------
 
-def _checked_client_metadata(pointer: str, metadata: Any) -> dict:
-    metadata_pointer = pointer + "/clientMetadata"
+def _check_client_metadata(pointer: str, metadata: Any) -> None:
+    # Only the shape Loupe itself reads is checked here; values are checked against the
+    # organisation's metadata schema when they are written.
     if type(metadata) is not dict:
-        raise _Invalid(metadata_pointer, f"must be an object, not {_shown(metadata)}")
+        raise _Invalid(pointer, f"must be an object, not {_shown(metadata)}")
     for key in metadata:
         if key[:1] == "$" and key != "$encord":
             raise _Invalid(
-                f"{metadata_pointer}/{_escape(key)}", f'keys starting with "$" are reserved; only "$encord" is allowed'
+                f"{pointer}/{_escape(key)}", 'keys starting with "$" are reserved; only "$encord" is allowed'
             )
     if "$encord" in metadata:
-        _check_encord_block(metadata_pointer + "/$encord", metadata["$encord"])
+        _check_encord_block(pointer + "/$encord", metadata["$encord"])
     if "keyframes" in metadata:
-        _check_legacy_keyframes(metadata_pointer + "/keyframes", metadata["keyframes"])
-    return metadata
+        _check_legacy_keyframes(pointer + "/keyframes", metadata["keyframes"])
 
 
 def _check_encord_block(pointer: str, block: Any) -> None:
-    if type(block) is not dict:
-        raise _Invalid(pointer, f"must be an object, not {_shown(block)}")
-    for key in block:
-        if key not in ("config", "frames"):
-            raise _Invalid(f"{pointer}/{_escape(key)}", _unknown_key_reason(key, ("config", "frames")))
+    _check_object_keys(pointer, block, ("config", "frames"))
     mode = "frame"
     if "config" in block:
-        mode = _checked_encord_config(pointer + "/config", block["config"])
+        config = block["config"]
+        _check_object_keys(pointer + "/config", config, ("sampling_rate", "keyframe_mode"))
+        # The Encord docs show the rate quoted ("sampling_rate": "<samples-per-second>").
+        rate = config.get("sampling_rate", 1)
+        if not (_is_seconds(rate) or (type(rate) is str and _SECONDS.fullmatch(rate))):
+            reason = f"must be a non-negative number, not {_shown(rate)}"
+            raise _Invalid(f"{pointer}/config/sampling_rate", reason)
+        mode = config.get("keyframe_mode", "frame")
+        if type(mode) is not str or mode not in ("frame", "seconds"):
+            reason = f'must be "frame" or "seconds", not {_shown(mode)}'
+            raise _Invalid(f"{pointer}/config/keyframe_mode", reason)
     if "frames" in block:
         _check_encord_frames(pointer + "/frames", block["frames"], mode)
 
 
-def _checked_encord_config(pointer: str, config: Any) -> str:
-    """Check ``$encord.config``; return its keyframe mode."""
-    if type(config) is not dict:
-        raise _Invalid(pointer, f"must be an object, not {_shown(config)}")
-    for key in config:
-        if key not in ("sampling_rate", "keyframe_mode"):
-            raise _Invalid(f"{pointer}/{_escape(key)}", _unknown_key_reason(key, ("sampling_rate", "keyframe_mode")))
-    if "sampling_rate" in config:
-        rate = config["sampling_rate"]
-        # The Encord docs show the rate quoted ("sampling_rate": "<samples-per-second>").
-        if not (_is_seconds_value(rate) or (type(rate) is str and _SECONDS.fullmatch(rate))):
-            raise _Invalid(pointer + "/sampling_rate", f"must be a non-negative number, not {_shown(rate)}")
-    mode = config.get("keyframe_mode", "frame")
-    if mode not in _KEYFRAME_MODES or type(mode) is not str:
-        raise _Invalid(pointer + "/keyframe_mode", f'must be "frame" or "seconds", not {_shown(mode)}')
-    return mode
+def _check_object_keys(pointer: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if type(value) is not dict:
+        raise _Invalid(pointer, f"must be an object, not {_shown(value)}")
+    for key in value:
+        if key not in allowed:
+            raise _Invalid(f"{pointer}/{_escape(key)}", _unknown_key_reason(key, allowed))
 
 
 def _check_encord_frames(pointer: str, frames: Any, mode: str) -> None:
-    key_pattern = _FRAME_NUMBER if mode == "frame" else _SECONDS
+    key_pattern, is_number = (_FRAME_NUMBER, _is_frame_number) if mode == "frame" else (_SECONDS, _is_seconds)
     wanted = "a non-negative integer" if mode == "frame" else "a non-negative number of seconds"
+    wanted = f'must be {wanted} (keyframe_mode is "{mode}")'
     if type(frames) is dict:
         for key, frame in frames.items():
-            frame_pointer = f"{pointer}/{_escape(key)}"
             if not key_pattern.fullmatch(key):
-                raise _Invalid(frame_pointer, f'frame key "{key}" must be {wanted} (keyframe_mode is "{mode}")')
+                raise _Invalid(f"{pointer}/{_escape(key)}", f'frame key "{key}" {wanted}')
             if type(frame) is not dict:
-                raise _Invalid(frame_pointer, f"frame metadata must be an object, not {_shown(frame)}")
+                reason = f"frame metadata must be an object, not {_shown(frame)}"
+                raise _Invalid(f"{pointer}/{_escape(key)}", reason)
     elif type(frames) is list:
-        is_number = _is_frame_number if mode == "frame" else _is_seconds_value
         for position, key in enumerate(frames):
             if not (is_number(key) or (type(key) is str and key_pattern.fullmatch(key))):
-                raise _Invalid(
-                    f"{pointer}/{position}", f'frame key {_shown(key)} must be {wanted} (keyframe_mode is "{mode}")'
-                )
+                raise _Invalid(f"{pointer}/{position}", f"frame key {_shown(key)} {wanted}")
     else:
         raise _Invalid(pointer, f"must be an object or a list, not {_shown(frames)}")
 
@@ -560,7 +589,7 @@ def _is_frame_number(value: Any) -> bool:
     return type(value) is int and value >= 0
 
 
-def _is_seconds_value(value: Any) -> bool:
+def _is_seconds(value: Any) -> bool:
     number = _plain_number(value)
     return number is not None and number >= 0
 
@@ -571,11 +600,16 @@ def json_plain(value: Any) -> Any:
     """``value`` with every ``Decimal`` replaced as ``json.loads`` would have decoded its text.
 
     ``Decimal("5")`` becomes ``5``; ``Decimal("5.0")`` and ``Decimal("1E+3")`` become floats.
-    Containers are rebuilt only when they hold a Decimal somewhere; otherwise returned as is.
+    Containers are rebuilt only when they hold a Decimal somewhere; otherwise returned as they are.
+    Raises ``ValueError`` for a number beyond the range of a float (``1E+400``).
     """
     value_type = type(value)
     if value_type is Decimal:
-        return int(value) if value.as_tuple().exponent == 0 else float(value)
+        if value.as_tuple().exponent == 0:
+            return int(value)
+        if not math.isfinite(float(value)):
+            raise ValueError(f"holds the number {value}, beyond the range of a float")
+        return float(value)
     if value_type is dict:
         plain = {key: json_plain(item) for key, item in value.items()}
         return value if all(plain[key] is item for key, item in value.items()) else plain
@@ -621,7 +655,7 @@ def _unknown_key_reason(key: str, candidates, what: str = "key") -> str:
 
 
 def _closest_key(key: str, candidates) -> str | None:
-    """The candidate ``key`` was probably meant to be: same letters ignoring case and ``_- ``, or close."""
+    """The candidate ``key`` probably meant: equal ignoring case and ``_``, ``-``, spaces, or close."""
     def fold(text: str) -> str:
         return text.lower().replace("_", "").replace("-", "").replace(" ", "")
 
@@ -632,7 +666,7 @@ def _closest_key(key: str, candidates) -> str | None:
     return folded[close[0]] if close else None
 
 
-# --- reading and JSON syntax errors ------------------------------------------------------------
+# --- reading, and where a JSON syntax error is -------------------------------------------------
 
 class _CountingReader:
     """Wraps a binary file for ijson and remembers where the chunk being parsed starts."""
@@ -660,46 +694,52 @@ class _CountingReader:
         return self.chunk
 
 
+def _is_number_overflow(exc: Exception) -> bool:
+    """yajl's "integer overflow" or "numeric (floating point) overflow", met with ``use_float``."""
+    return "overflow" in str(exc).split("\n", 1)[0]
+
+
 def _json_file_error(exc: Exception, reader: _CountingReader) -> ImportFileError:
     message = str(exc)
-    if message[:2] in ("b'", 'b"'):  # yajl text that was not valid UTF-8 comes back as a bytes repr
-        message = ast.literal_eval(message).decode("utf-8", "replace")
-        snippet_source = ast.literal_eval(str(exc))
-    else:
-        snippet_source = message.encode("utf-8")
-    reason = message.split("\n", 1)[0].rstrip(".") or "invalid JSON"
-    if "premature EOF" in reason:  # the file ends early: the error is at its end
+    # yajl's message comes back as a bytes repr when the text it quotes is not valid UTF-8.
+    raw_message = ast.literal_eval(message) if message[:2] in ("b'", 'b"') else message.encode()
+    reason = raw_message.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip(".") or "invalid JSON"
+    if "premature EOF" in reason:
         offset = len(reader.chunk)
     else:
-        offset = _error_offset_in_chunk(snippet_source, reader.chunk)
+        offset = _error_offset_in_chunk(raw_message, reader.chunk)
     if offset is None:
-        end = reader.chunk_start + len(reader.chunk)
-        return ImportFileError("", f"not valid JSON: {reason}, between bytes {reader.chunk_start:,} and {end:,}")
+        start, end = reader.chunk_start, reader.chunk_start + len(reader.chunk)
+        return ImportFileError("", f"not valid JSON: {reason}, between bytes {start:,} and {end:,}")
     position = reader.chunk_start + offset
     line = reader.newlines_before + reader.chunk.count(b"\n", 0, offset) + 1
     newline_at = reader.chunk.rfind(b"\n", 0, offset)
     column = offset - newline_at if newline_at >= 0 else position - reader.last_newline
-    # yajl reports where it noticed the problem: at the offending byte or a few bytes after it.
-    return ImportFileError("", f"not valid JSON: {reason} near byte {position:,} (line {line:,}, column {column:,})")
+    # "near": yajl reports where it noticed the problem, at the offending byte or just after it.
+    return ImportFileError(
+        "", f"not valid JSON: {reason} near byte {position:,} (line {line:,}, column {column:,})"
+    )
 
 
 def _error_offset_in_chunk(message: bytes, chunk: bytes) -> int | None:
     """Where in ``chunk`` yajl's verbose error points, or None when that is not certain.
 
-    yajl renders the 30 bytes either side of the error (newlines shown as spaces) so that the
-    error falls on column 40, padding with spaces on the left; match that window in the chunk.
+    yajl quotes up to 30 bytes either side of the error (newlines shown as spaces), left-padded so
+    that the error falls on column 40 under its "(right here) ------^" arrow; find that window.
     """
     lines = message.split(b"\n")
     if len(lines) < 3 or lines[2].find(b"^") != 40 or len(lines[1]) < 40:
         return None
     window, text = lines[1], chunk.translate(_NEWLINES_TO_SPACES)
     after = len(window) - 40
-    def fits(offset: int) -> bool:  # the window ends where the chunk does, or 30 bytes after the error
+
+    def fits(offset: int) -> bool:  # the window ends 30 bytes after the error or where the chunk does
         return after == min(30, len(text) - offset)
 
-    candidates = [  # an error in the first 30 bytes of the chunk: less text before it, more padding
+    candidates = [  # an error in the first 30 bytes: less text before it, more padding
         offset for offset in range(min(30, len(text) + 1))
-        if not window[: 40 - offset].strip(b" ") and text[: offset + after] == window[40 - offset:] and fits(offset)
+        if not window[: 40 - offset].strip(b" ") and text[: offset + after] == window[40 - offset:]
+        and fits(offset)
     ]
     start = text.find(window[10:])
     while start >= 0 and len(candidates) < 2:

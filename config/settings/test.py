@@ -1,5 +1,7 @@
 """Settings for the test suite: same database engine and broker as production, faster hashing."""
 
+import os
+
 from config import env
 
 from .base import *  # noqa: F403
@@ -22,3 +24,9 @@ LOUPE_LOCAL_ROOTS = [str(LOUPE_TEST_FILES)]
 # Tests serve media from a localhost HTTP server; production refuses loopback unless allowed like this.
 LOUPE_FETCH_ALLOW_HOSTS = ["127.0.0.1"]
 LOUPE_FETCH_TIMEOUT_S = 5.0
+
+# Several test runs may share one machine (and one embedded server): each run gets its own test
+# database and its own Celery queue. Worker processes inherit the run id from the environment.
+TEST_RUN_ID = os.environ.setdefault("LOUPE_TEST_RUN_ID", str(os.getpid()))
+DATABASES["default"]["TEST"] = {"NAME": f"test_loupe_{TEST_RUN_ID}"}  # noqa: F405
+CELERY_TASK_DEFAULT_QUEUE = f"loupe-test-{TEST_RUN_ID}"

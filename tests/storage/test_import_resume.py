@@ -14,7 +14,7 @@ from apps.storage.tasks import import_job_run_task
 from tests.conftest import start_worker, stop_worker
 
 ENTRIES = 60_000
-QUEUE = "resume-test"
+
 
 
 def _wait(predicate, timeout: float, what: str):
@@ -27,7 +27,8 @@ def _wait(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_killed_worker_job_resumes_without_duplicates(transactional_db, org, make_user):
+def test_killed_worker_job_resumes_without_duplicates(transactional_db, org, make_user, settings):
+    QUEUE = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-resume"
     user = make_user(org)
     folder = folder_create(user=user, name="big", organisation=org)
     images = [{"objectUrl": f"https://cdn.example.com/{i}.jpg",
@@ -51,7 +52,10 @@ def test_killed_worker_job_resumes_without_duplicates(transactional_db, org, mak
     assert Item.objects.filter(import_job=job).count() == killed_at.done
 
     time.sleep(1.2)  # older than LOUPE_STALE_JOB_SECONDS below
-    second = start_worker(name="rescuer", queues=f"{QUEUE},celery", log_name="test-worker-resume.log",
+    from django.conf import settings
+
+    second = start_worker(name="rescuer", queues=f"{QUEUE},{settings.CELERY_TASK_DEFAULT_QUEUE}",
+                          log_name="test-worker-resume.log",
                           LOUPE_STALE_JOB_SECONDS="1")
     try:
         finished = _wait(lambda: ImportJob.objects.filter(pk=job.pk, status=ImportJobStatus.DONE).first(),
