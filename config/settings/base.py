@@ -155,3 +155,5 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # A RUNNING import job with no progress for this long is considered orphaned by a dead worker.
 LOUPE_STALE_JOB_SECONDS = env.get_int("LOUPE_STALE_JOB_SECONDS", 120)
+# A 500,000-entry file with embeddings is ~1 GB; the default leaves room for that.
+LOUPE_IMPORT_MAX_BYTES = env.get_int("LOUPE_IMPORT_MAX_BYTES", 2 * 1024**3)

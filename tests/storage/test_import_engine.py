@@ -234,3 +234,15 @@ def test_viewer_cannot_submit_and_nothing_is_stored(folder, org, make_user, edit
         import_job_create(user=viewer, folder=folder, fileobj=ContentFile(b"{}", name="x.json"))
     assert ImportJob.objects.count() == 0
     assert ImportJobError.objects.count() == 0
+
+
+def test_import_file_over_the_size_limit_is_refused_up_front(editor, folder, settings):
+    from apps.core.errors import ServiceValidationError
+
+    settings.LOUPE_IMPORT_MAX_BYTES = 100
+    body = json.dumps({"images": [_image(i) for i in range(5)]}).encode()
+    with pytest.raises(ServiceValidationError) as caught:
+        import_job_create(user=editor, folder=folder, fileobj=ContentFile(body, name="big.json"))
+    assert caught.value.message_dict == {
+        "file": [f"The import file is {len(body):,} bytes; the limit is 100 (LOUPE_IMPORT_MAX_BYTES)."]}
+    assert ImportJob.objects.count() == 0

@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from itertools import islice
 
+from django.conf import settings
 from django.core.files.base import File
 from django.db import connection, transaction
 from django.utils import timezone
@@ -86,6 +87,10 @@ def import_job_create(
     Options given here are combined with the file's own (either one turning an option on is enough).
     """
     folder_require(user=user, folder=folder, role=FolderRole.EDITOR)
+    size = getattr(fileobj, "size", None)
+    if size is not None and size > settings.LOUPE_IMPORT_MAX_BYTES:
+        raise ServiceValidationError({"file": f"The import file is {size:,} bytes; the limit is "
+                                              f"{settings.LOUPE_IMPORT_MAX_BYTES:,} (LOUPE_IMPORT_MAX_BYTES)."})
     if integration is None:
         integration = integration_builtin_get_or_create(organisation=folder.organisation)
     elif integration.organisation_id != folder.organisation_id:
