@@ -595,7 +595,10 @@ def _head_http(url: str, parsed: ParsedUrl, policy: FetchPolicy) -> int | None:
 
 
 def _s3_client(credentials: S3Credentials | None, parsed: ParsedUrl, policy: FetchPolicy):
-    credentials = credentials or S3Credentials()
+    # Never fall back to boto3's default credential chain: on a server that is the worker's own
+    # identity (environment, instance role), which a user's s3:// URL must not borrow.
+    if credentials is None or not (credentials.access_key_id and credentials.secret_access_key):
+        raise FetchError("s3_error", f"{_short(parsed.url)} needs an S3 storage integration with credentials.")
     options = {"s3": {"addressing_style": "path"}} if credentials.endpoint_url else {}
     config = BotoConfig(
         connect_timeout=policy.timeout, read_timeout=policy.timeout,
@@ -671,7 +674,7 @@ def fetch_to_file(url: str, *, dest: Path, policy: FetchPolicy, s3: S3Credential
     renamed over ``dest`` only on success, so a failure (FetchError) leaves ``dest`` as it was and no
     partial file behind. ``max_bytes`` is enforced on the declared size first and again while
     streaming. ``s3`` is the integration to read s3:// URLs (and path-style URLs on its endpoint)
-    with; None means boto3's default credentials."""
+    with; without credentials s3:// is refused (never boto3's default chain)."""
     parsed = parse_object_url(url, s3_endpoints=_endpoints(s3))
     if parsed.kind == "file":
         with _open_confined(url, policy) as source:

@@ -848,3 +848,12 @@ def test_s3_unreachable_endpoint(tmp_path):
     assert (error.code, str(error)) == (
         "unreachable", f"s3://{BUCKET}/a: the S3 endpoint could not be reached.",
     )
+
+
+@pytest.mark.parametrize("credentials", [None, S3Credentials(endpoint_url="http://127.0.0.1:9")])
+def test_s3_without_credentials_never_uses_the_default_chain(credentials, tmp_path):
+    with pytest.raises(FetchError) as caught:
+        fetch_to_file("s3://bucket/key.jpg", dest=tmp_path / "out", policy=FetchPolicy(), s3=credentials)
+    assert caught.value.code == "s3_error"
+    assert str(caught.value) == "s3://bucket/key.jpg needs an S3 storage integration with credentials."
+    assert not (tmp_path / "out").exists()

@@ -233,9 +233,9 @@ def _write_batch(job: ImportJob, entries, seen_keys: dict[str, uuid.UUID], *, ex
         # with it (same transaction), so the resumed job writes it again; nothing is half-applied.
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
-        locked = ImportJob.objects.select_for_update().only("next_index", "cancel_requested").get(pk=job.pk)
-        if locked.cancel_requested:
-            return None
+        locked = ImportJob.objects.select_for_update().only("next_index", "cancel_requested").filter(pk=job.pk).first()
+        if locked is None or locked.cancel_requested:
+            return None  # cancelled, or deleted while running
         batch, consumed, last_index = _Batch(), 0, None
         connection.ensure_connection()
         with connection.connection.cursor() as raw, raw.copy(_COPY_SQL) as copy:
@@ -395,10 +395,13 @@ def _enqueue_leftover_processing(job: ImportJob) -> None:
         _enqueue_processing(singles, containers)
 
 
-def _finish(job: ImportJob, status: str, error: str) -> ImportJob:
-    ImportJob.objects.filter(pk=job.pk).update(
+def _finish(job: ImportJob, status: str, error: str) -> ImportJob | None:
+    updated = ImportJob.objects.filter(pk=job.pk).update(
         status=status, error=error, finished_at=timezone.now(), updated_at=timezone.now()
     )
+    if not updated:
+        logger.warning("import job %s was deleted while it ran", job.pk)
+        return None
     job.refresh_from_db()
     return job
 
