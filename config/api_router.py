@@ -1,8 +1,17 @@
 """Every REST resource under /api/v1/."""
 
+from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
 from apps.core.api.views import ApiTokenViewSet, OrganisationViewSet, PublicKeyViewSet
+from apps.metadata.api.items import (
+    ItemFramesView, ItemMetadataHistoryView, ItemMetadataView, MetadataBulkView, MetadataChangeRevertView,
+)
+from apps.metadata.api.views import SchemaKeyViewSet, SchemaView
+from apps.storage.api.items import (
+    IMPORT_ERRORS_CSV_RENDERERS, UUID_REGEX, FolderImportViewSet, FolderItemViewSet, ImportJobViewSet,
+    IntegrationViewSet, ItemViewSet,
+)
 from apps.storage.api.views import FolderViewSet
 
 router = DefaultRouter(trailing_slash=False)
@@ -10,5 +19,27 @@ router.register("organisations", OrganisationViewSet, basename="organisation")
 router.register("tokens", ApiTokenViewSet, basename="token")
 router.register("keys", PublicKeyViewSet, basename="key")
 router.register("folders", FolderViewSet, basename="folder")
+router.register(rf"folders/(?P<folder_uuid>{UUID_REGEX})/items", FolderItemViewSet, basename="folder-item")
+router.register(rf"folders/(?P<folder_uuid>{UUID_REGEX})/imports", FolderImportViewSet, basename="folder-import")
+router.register("items", ItemViewSet, basename="item")
+router.register("imports", ImportJobViewSet, basename="import-job")
+router.register("integrations", IntegrationViewSet, basename="integration")
+router.register("metadata/schema/keys", SchemaKeyViewSet, basename="metadata-key")
 
-urlpatterns = router.urls
+urlpatterns = [
+    # Before the router: its format-suffix pattern for .../errors would otherwise answer .../errors.csv.
+    re_path(
+        rf"^imports/(?P<uuid>{UUID_REGEX})/errors\.csv$",
+        ImportJobViewSet.as_view({"get": "errors_csv"}, renderer_classes=IMPORT_ERRORS_CSV_RENDERERS),
+        name="import-job-errors-csv",
+    ),
+    re_path(r"^metadata/schema$", SchemaView.as_view(), name="metadata-schema"),
+    re_path(r"^metadata/bulk$", MetadataBulkView.as_view(), name="metadata-bulk"),
+    re_path(rf"^items/(?P<uuid>{UUID_REGEX})/metadata$", ItemMetadataView.as_view(), name="item-metadata"),
+    re_path(rf"^items/(?P<uuid>{UUID_REGEX})/metadata/history$", ItemMetadataHistoryView.as_view(),
+            name="item-metadata-history"),
+    re_path(rf"^items/(?P<uuid>{UUID_REGEX})/metadata/history/(?P<change>[0-9]+)/revert$",
+            MetadataChangeRevertView.as_view(), name="item-metadata-revert"),
+    re_path(rf"^items/(?P<uuid>{UUID_REGEX})/frames$", ItemFramesView.as_view(), name="item-frames"),
+    *router.urls,
+]

@@ -14,9 +14,11 @@ app.autodiscover_tasks()
 
 @worker_ready.connect
 def resume_interrupted_work(sender=None, **kwargs) -> None:
-    """A starting worker picks up import jobs that a killed worker left half done."""
+    """A starting worker picks up import and metadata jobs that a killed worker left half done."""
     from django.conf import settings
 
+    from apps.metadata.services.jobs import metadata_jobs_resume_stale
     from apps.storage.services.imports import import_jobs_resume_stale
 
     import_jobs_resume_stale(stale_after_s=settings.LOUPE_STALE_JOB_SECONDS)
+    metadata_jobs_resume_stale(stale_after_s=settings.LOUPE_STALE_JOB_SECONDS)

@@ -15,5 +15,6 @@ urlpatterns = [
     path("api/v1/", include("config.api_router")),
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("metadata/", include("apps.metadata.urls")),
     path("", include("apps.storage.urls")),
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 
 class FolderQuerySet(models.QuerySet):
@@ -18,10 +18,11 @@ class FolderQuerySet(models.QuerySet):
         if user is None or not user.is_authenticated:
             return self.none()
         from apps.core.selectors import organisation_admin_ids
+        from apps.storage.models import FolderMember
 
-        return self.filter(
-            Q(organisation_id__in=organisation_admin_ids(user=user)) | Q(root__members__user=user)
-        ).distinct()
+        # EXISTS rather than a join: one row per folder, and no DISTINCT over large listings.
+        member = FolderMember.objects.filter(folder_id=OuterRef("root_id"), user=user)
+        return self.filter(Q(organisation_id__in=organisation_admin_ids(user=user)) | Q(Exists(member)))
 
     def subtree_of(self, folder):
         """``folder`` and everything below it."""
@@ -41,7 +42,7 @@ class ItemQuerySet(models.QuerySet):
         if user is None or not user.is_authenticated:
             return self.none()
         from apps.core.selectors import organisation_admin_ids
+        from apps.storage.models import FolderMember
 
-        return self.filter(
-            Q(organisation_id__in=organisation_admin_ids(user=user)) | Q(folder__root__members__user=user)
-        )
+        member = FolderMember.objects.filter(folder_id=OuterRef("folder__root_id"), user=user)
+        return self.filter(Q(organisation_id__in=organisation_admin_ids(user=user)) | Q(Exists(member)))

@@ -31,7 +31,10 @@ def item_get_for(*, user, pk, role: str = FolderRole.VIEWER, include_trashed: bo
     item = qs.filter(pk=pk).first()
     if item is None:
         raise Http404("No such item.")
-    folder_require(user=user, folder=item.folder, role=role)
+    try:
+        folder_require(user=user, folder=item.folder, role=role)
+    except Http404 as exc:
+        raise Http404("No such item.") from exc  # the same answer as for an unknown uuid
     return item
 
 
@@ -47,7 +50,10 @@ def import_job_get_for(*, user, pk) -> ImportJob:
     job = ImportJob.objects.select_related("folder", "integration", "created_by").filter(pk=pk).first()
     if job is None:
         raise Http404("No such import job.")
-    folder_require(user=user, folder=job.folder, role=FolderRole.VIEWER)
+    try:
+        folder_require(user=user, folder=job.folder, role=FolderRole.VIEWER)
+    except Http404 as exc:
+        raise Http404("No such import job.") from exc
     return job
 
 

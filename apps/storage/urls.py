@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.storage import views
+from apps.storage import views, views_items
 
 app_name = "storage"
 urlpatterns = [
@@ -13,5 +13,22 @@ urlpatterns = [
     path("folders/<uuid:pk>/delete", views.folder_delete, name="folder-delete"),
     path("folders/<uuid:pk>/members", views.folder_member_set, name="folder-members"),
     path("folders/<uuid:pk>/restore", views.folder_restore, name="folder-restore"),
+    path("folders/<uuid:pk>/imports", views.folder_import, name="folder-import"),
+    path("folders/<uuid:pk>/uploads", views.folder_upload, name="folder-upload"),
+    path("folders/<uuid:pk>/jobs", views.folder_jobs, name="folder-jobs"),
+    path("imports/<uuid:pk>/", views.import_job_detail, name="import-job"),
+    path("imports/<uuid:pk>/cancel", views.import_job_cancel_view, name="import-job-cancel"),
+    path("imports/<uuid:pk>/errors.csv", views.import_job_errors_csv, name="import-job-errors-csv"),
+    path("items/<uuid:pk>/", views_items.item_detail, name="item"),
+    path("items/<uuid:pk>/content", views_items.item_content, name="item-content"),
+    path("items/<uuid:pk>/preview", views_items.item_preview, name="item-preview"),
+    path("items/<uuid:pk>/frames/<int:index>", views_items.item_frame, name="item-frame"),
+    path("items/<uuid:pk>/waveform", views_items.item_waveform, name="item-waveform"),
+    path("items/<uuid:pk>/pages/<int:number>.png", views_items.item_pdf_page, name="item-pdf-page"),
+    path("items/<uuid:pk>/text", views_items.item_text, name="item-text"),
+    path("items/<uuid:pk>/rename", views_items.item_rename, name="item-rename"),
+    path("items/<uuid:pk>/move", views_items.item_move, name="item-move"),
+    path("items/<uuid:pk>/delete", views_items.item_delete, name="item-delete"),
+    path("items/<uuid:pk>/restore", views_items.item_restore, name="item-restore"),
     path("trash/", views.trash, name="trash"),
 ]

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "template_partials",
     "apps.core",
     "apps.storage",
+    "apps.metadata",
 ]
 
 MIDDLEWARE = [
@@ -157,3 +158,5 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 LOUPE_STALE_JOB_SECONDS = env.get_int("LOUPE_STALE_JOB_SECONDS", 120)
 # A 500,000-entry file with embeddings is ~1 GB; the default leaves room for that.
 LOUPE_IMPORT_MAX_BYTES = env.get_int("LOUPE_IMPORT_MAX_BYTES", 2 * 1024**3)
+# Largest metadata object of one item, as JSON (the spec's default: 1 MiB).
+LOUPE_METADATA_MAX_BYTES = env.get_int("LOUPE_METADATA_MAX_BYTES", 1024 * 1024)

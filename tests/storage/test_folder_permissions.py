@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 
 from apps.core.models import OrganisationRole
-from apps.storage.models import Folder, FolderMember, FolderRole
+from apps.storage.models import Folder, FolderMember, FolderRole, ImportJob, Item, ItemType
 from apps.storage.services.folders import folder_create, folder_member_set, folder_trash
+from apps.storage.services.integrations import integration_builtin_get_or_create
 
 ROLES = ["org_admin", "folder_admin", "editor", "viewer", "org_member", "other_org"]
 
@@ -37,13 +38,26 @@ def world(transactional_db, org, make_user, api_for):
         folder_member_set(user=owner, folder=top, member=users[role_name], role=role)
     trashed = folder_create(user=owner, name="old", parent=top)
     folder_trash(user=owner, folder=trashed)
-    return {"owner": owner, "users": users, "top": top, "sub": sub, "trashed": trashed, "api_for": api_for}
+    item, trashed_item = (
+        Item.objects.create(organisation=org, folder=sub, item_type=ItemType.IMAGE, name=name,
+                            url=f"https://cdn.example.com/{name}", **extra)
+        for name, extra in [("a.jpg", {}), ("gone.jpg", {"deleted_at": "2026-01-01T00:00:00Z",
+                                                          "trash_batch": "6f1f0c1e-0000-4000-8000-000000000001"})]
+    )
+    job = ImportJob.objects.create(  # never sent to a worker: it stays PENDING
+        organisation=org, folder=sub, integration=integration_builtin_get_or_create(organisation=org),
+        created_by=owner, source="imports/matrix.json", file_name="matrix.json",
+    )
+    return {"owner": owner, "users": users, "top": top, "sub": sub, "trashed": trashed, "item": item,
+            "trashed_item": trashed_item, "job": job, "api_for": api_for}
 
 
 def _snapshot():
     return sorted(
         (str(f.pk), f.name, str(f.parent_id), bool(f.deleted_at)) for f in Folder.objects.all()
-    ), sorted((str(m.folder_id), m.user_id, m.role) for m in FolderMember.objects.all())
+    ), sorted((str(m.folder_id), m.user_id, m.role) for m in FolderMember.objects.all()), sorted(
+        (str(i.pk), i.name, str(i.folder_id), bool(i.deleted_at)) for i in Item.objects.all()
+    ), sorted((str(j.pk), j.status) for j in ImportJob.objects.all())
 
 
 ACTIONS = {
@@ -65,6 +79,25 @@ ACTIONS = {
         lambda api, w: api.post(f"/api/v1/folders/{w['top'].pk}/members",
                                 json={"email": "member@example.com", "role": "viewer"}),
         200, FolderRole.ADMIN),
+    # items
+    "list_items": (lambda api, w: api.get(f"/api/v1/folders/{w['sub'].pk}/items"), 200, FolderRole.VIEWER),
+    "read_item": (lambda api, w: api.get(f"/api/v1/items/{w['item'].pk}"), 200, FolderRole.VIEWER),
+    "rename_item": (lambda api, w: api.patch(f"/api/v1/items/{w['item'].pk}", json={"name": "b.jpg"}),
+                    200, FolderRole.EDITOR),
+    "move_items": (
+        lambda api, w: api.post("/api/v1/items/move", json={
+            "items": [str(w["item"].pk)], "destination": str(Folder.objects.get(name="sibling").pk)}),
+        200, FolderRole.EDITOR),
+    "trash_items": (lambda api, w: api.post("/api/v1/items/trash", json={"items": [str(w["item"].pk)]}),
+                    200, FolderRole.EDITOR),
+    "restore_items": (
+        lambda api, w: api.post("/api/v1/items/restore", json={"items": [str(w["trashed_item"].pk)]}),
+        200, FolderRole.EDITOR),
+    # import jobs
+    "import": (lambda api, w: api.post(f"/api/v1/folders/{w['sub'].pk}/imports", json={"images": []}),
+               202, FolderRole.EDITOR),
+    "read_import": (lambda api, w: api.get(f"/api/v1/imports/{w['job'].pk}"), 200, FolderRole.VIEWER),
+    "cancel_import": (lambda api, w: api.post(f"/api/v1/imports/{w['job'].pk}/cancel"), 200, FolderRole.EDITOR),
 }
 
 EFFECTIVE_ROLE = {

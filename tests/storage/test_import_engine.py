@@ -246,3 +246,46 @@ def test_import_file_over_the_size_limit_is_refused_up_front(editor, folder, set
     assert caught.value.message_dict == {
         "file": [f"The import file is {len(body):,} bytes; the limit is 100 (LOUPE_IMPORT_MAX_BYTES)."]}
     assert ImportJob.objects.count() == 0
+
+
+def test_metadata_is_validated_against_the_schema_at_import(editor, folder, org, make_user):
+    from apps.metadata.services.schema import schema_key_add
+
+    admin = make_user(org, role="admin", email="orgadmin@example.com")
+    schema_key_add(user=admin, organisation=org, name="score", type="number")
+    schema_key_add(user=admin, organisation=org, name="seen", type="datetime")
+    job = _run(editor, folder, {"images": [
+        _image(0, clientMetadata={"score": 0.5, "seen": "2024-05-01T10:00:00"}),
+        _image(1, clientMetadata={"score": "high"}),
+    ]})
+    assert (job.done, job.failed) == (1, 1)
+    error = job.errors.get()
+    assert (error.pointer, error.reason) == ("/images/1/clientMetadata/score", 'key "score": expected number, got "high"')
+    assert Item.objects.get(import_job=job).client_metadata == {"score": 0.5, "seen": "2024-05-01T10:00:00+00:00"}
+
+
+def test_embeddings_and_key_frames_are_stored_at_import(editor, folder, org, make_user):
+    from apps.metadata.models import Embedding
+    from apps.metadata.records import Frame
+    from apps.metadata.services.derived import metadata_with_vectors
+    from apps.metadata.services.schema import schema_key_add
+
+    admin = make_user(org, role="admin", email="orgadmin@example.com")
+    schema_key_add(user=admin, organisation=org, name="clip", type="embedding", size=3)
+    video = {"objectUrl": "https://cdn.example.com/v.mp4", "title": "v",
+             "videoMetadata": {"fps": 25, "duration": 10, "width": 64, "height": 48, "file_size": 9,
+                               "mime_type": "video/mp4"},
+             "clientMetadata": {"site": "Algiers", "$encord": {
+                 "config": {"sampling_rate": 0, "keyframe_mode": "frame"},
+                 "frames": {"0": {"vehicle_count": 3, "clip": [0.12, 0.53, 0.9]},
+                            "120": {"vehicle_count": 5, "clip": [0.1, 0.44, 0.7]}}}}}
+    job = _run(editor, folder, {"videos": [video], "images": [_image(0, clientMetadata={"clip": [1, 0, 0]})]})
+
+    assert (job.done, job.failed) == (2, 0)
+    stored_video = Item.objects.get(name="v")
+    assert stored_video.client_metadata["$encord"]["frames"] == {"0": {"vehicle_count": 3}, "120": {"vehicle_count": 5}}
+    assert list(Frame.objects.filter(item=stored_video).values_list("frame", "metadata")) == [
+        (0, {"vehicle_count": 3}), (120, {"vehicle_count": 5})]
+    assert sorted(Embedding.objects.filter(item__import_job=job).values_list("frame", flat=True),
+                  key=lambda f: -1 if f is None else f) == [None, 0, 120]
+    assert metadata_with_vectors([stored_video])[stored_video.pk] == video["clientMetadata"]

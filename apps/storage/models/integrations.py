@@ -25,7 +25,8 @@ class StorageIntegration(UUIDModel, TimestampedModel):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="integrations")
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=StorageIntegrationKind.choices)
-    endpoint_url = models.URLField(blank=True, help_text="Empty for AWS; e.g. http://minio:9000 otherwise.")
+    # A CharField: URLField refuses hosts without a dot (http://minio:9000); the service checks the form.
+    endpoint_url = models.CharField(max_length=500, blank=True, help_text="Empty for AWS; e.g. http://minio:9000 otherwise.")
     region = models.CharField(max_length=64, blank=True)
     access_key_id_encrypted = models.TextField(blank=True)
     secret_access_key_encrypted = models.TextField(blank=True)

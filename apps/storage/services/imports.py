@@ -141,7 +141,8 @@ class _Batch:
 
     emit: object = None  # where rows go: the open COPY's write_row
     errors: list[ImportJobError] = field(default_factory=list)
-    upserts: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+    upserts: list[tuple[uuid.UUID, dict]] = field(default_factory=list)
+    derived: list[tuple] = field(default_factory=list)  # (item uuid, fps, stored metadata, vectors)
     probe_ids: list[uuid.UUID] = field(default_factory=list)
     container_ids: list[uuid.UUID] = field(default_factory=list)
     done: int = 0
@@ -191,6 +192,7 @@ def _run_batches(job: ImportJob, handle, counts) -> bool:
     entries = importformat.iter_import_entries(
         handle, start_index=job.next_index, counts=counts, limits=importformat.LIMITS
     )
+    _job_schema(job)  # loaded now: no query may run on the connection while a batch's COPY is open
     seen_keys: dict[str, uuid.UUID] = {}
     while True:
         if job.skip_duplicate_urls:
@@ -248,8 +250,9 @@ def _write_batch(job: ImportJob, entries, seen_keys: dict[str, uuid.UUID], *, ex
                 last_index = entry.index
         if last_index is None:
             return consumed
+        _write_derived(job, batch.derived)
         if batch.upserts:
-            _apply_upserts(batch.upserts)
+            _apply_upserts(job, batch.upserts)
         ImportJobError.objects.bulk_create(batch.errors, ignore_conflicts=True)
         ImportJob.objects.filter(pk=job.pk).update(
             next_index=last_index + 1, done=_plus("done", batch.done), skipped=_plus("skipped", batch.skipped),
@@ -300,6 +303,8 @@ def _add_entry(job: ImportJob, entry, batch: _Batch, existing: dict, seen_keys: 
         batch.errors.append(_error_row(job, entry, entry))
         return
     error = _entry_policy_error(job, entry)
+    if error is None:
+        metadata, error = _checked_metadata(job, entry)
     if error is not None:
         batch.errors.append(_error_row(job, error, entry))
         return
@@ -308,7 +313,7 @@ def _add_entry(job: ImportJob, entry, batch: _Batch, existing: dict, seen_keys: 
         duplicate = existing.get(key) or seen_keys.get(key)
         if duplicate is not None:
             if job.upsert_metadata:
-                batch.upserts.append((duplicate, json.dumps(entry.client_metadata)))
+                batch.upserts.append((duplicate, metadata))
                 batch.done += 1
             else:
                 batch.skipped += 1
@@ -316,16 +321,16 @@ def _add_entry(job: ImportJob, entry, batch: _Batch, existing: dict, seen_keys: 
     item_id = uuid.uuid4()
     seen_keys[key] = item_id
     batch.done += 1
-    _item_rows(job, entry, item_id, key, batch)
+    _item_rows(job, entry, item_id, key, batch, _split_metadata(job, entry, item_id, metadata, batch))
 
 
-def _item_rows(job: ImportJob, entry: ImportEntry, item_id: uuid.UUID, key: str, batch: _Batch) -> None:
+def _item_rows(job: ImportJob, entry: ImportEntry, item_id: uuid.UUID, key: str, batch: _Batch, metadata: dict) -> None:
     item_type = KIND_TO_TYPE["image_sequence" if entry.create_video else entry.kind]
     supplied = entry.media_metadata or {}
     client_only = job.integration.client_only
     if item_type in ItemType.containers():
         status = ItemStatus.READY if client_only else ItemStatus.PENDING
-        batch.emit(_row(job, item_id, None, None, item_type, entry.title, "", key, entry.client_metadata,
+        batch.emit(_row(job, item_id, None, None, item_type, entry.title, "", key, metadata,
                                status, "", {}, entry.index))
         child_type = CHILD_TYPE[item_type]
         for position, url in enumerate(entry.urls):
@@ -340,7 +345,7 @@ def _item_rows(job: ImportJob, entry: ImportEntry, item_id: uuid.UUID, key: str,
         status, source = ItemStatus.PENDING, ""
         batch.probe_ids.append(item_id)
     batch.emit(_row(job, item_id, None, None, item_type, entry.title, entry.urls[0], key,
-                           entry.client_metadata, status, source, supplied, entry.index))
+                           metadata, status, source, supplied, entry.index))
 
 
 def _row(job, item_id, parent_id, position, item_type, name, url, key, metadata, status, source, media, index):
@@ -354,19 +359,81 @@ def _row(job, item_id, parent_id, position, item_type, name, url, key, metadata,
     )
 
 
+def _checked_metadata(job: ImportJob, entry: ImportEntry) -> tuple[dict, EntryError | None]:
+    """Validate ``clientMetadata`` against the organisation's schema (loaded once per run)."""
+    from apps.metadata.validation import validate_metadata
+
+    metadata = entry.client_metadata
+    schema = _job_schema(job)
+    if not metadata or (not schema.keys and "$encord" not in metadata and "keyframes" not in metadata):
+        return metadata, None
+    normalised, problems = validate_metadata(metadata, schema, max_bytes=settings.LOUPE_METADATA_MAX_BYTES)
+    if problems:
+        first = problems[0]
+        path = "/".join(_pointer_part(p) for p in _metadata_path(first.key))
+        pointer = f"{entry.pointer}/clientMetadata" + (f"/{path}" if path else "")
+        return metadata, EntryError(entry.index, pointer, first.message)
+    return normalised, None
+
+
+def _metadata_path(key: str) -> list[str]:
+    if key.startswith("$encord.frames."):
+        return ["$encord", "frames", *key[len("$encord.frames."):].split(".", 1)]
+    return [key] if key else []
+
+
+def _pointer_part(part: str) -> str:
+    return part.replace("~", "~0").replace("/", "~1")
+
+
+def _job_schema(job: ImportJob):
+    if not hasattr(job, "_schema"):
+        from apps.metadata.selectors import schema_for
+
+        job._schema = schema_for(organisation_id=job.organisation_id)
+    return job._schema
+
+
+def _split_metadata(job: ImportJob, entry: ImportEntry, item_id, metadata: dict, batch: _Batch) -> dict:
+    """The JSON to store; embedding values and key frames go to their own tables after the COPY."""
+    if not metadata or ("$encord" not in metadata and "keyframes" not in metadata
+                        and not any(s.type == "embedding" for s in _job_schema(job).keys.values())):
+        return metadata
+    from apps.metadata.services.derived import split_vectors
+
+    fps = (entry.media_metadata or {}).get("fps")
+    stored, vectors, _ = split_vectors(metadata, _job_schema(job), fps=fps)
+    if vectors or "$encord" in stored or "keyframes" in stored:
+        batch.derived.append((item_id, fps, stored, vectors))
+    return stored
+
+
+def _write_derived(job: ImportJob, derived_rows: list[tuple]) -> None:
+    if not derived_rows:
+        return
+    from apps.metadata.services import derived
+
+    ids = derived.key_ids(job.organisation_id)
+    derived.frames_copy([row for item_id, fps, stored, _ in derived_rows
+                         for row in derived.frame_rows(item_id, stored, fps=fps)])
+    derived.vectors_copy([row for item_id, _, _, vectors in derived_rows
+                          for row in derived.vector_rows(item_id, vectors, ids)])
+
+
 def _frame_count(media: dict) -> int | None:
     if media.get("fps") and media.get("duration"):
         return int(round(media["fps"] * media["duration"]))
     return None
 
 
-def _apply_upserts(upserts: list[tuple[uuid.UUID, str]]) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Item._meta.db_table} AS item SET client_metadata = new.metadata::jsonb, updated_at = now() "
-            "FROM unnest(%s::uuid[], %s::text[]) AS new(uuid, metadata) WHERE item.uuid = new.uuid",
-            [[u for u, _ in upserts], [m for _, m in upserts]],
-        )
+def _apply_upserts(job: ImportJob, upserts: list[tuple[uuid.UUID, dict]]) -> None:
+    """``upsert_metadata``: replace the duplicates' metadata through the metadata service (history,
+    key frames and embeddings included), in this batch's transaction."""
+    from apps.metadata.services.updates import BULK_MAX_ITEMS, MetadataWrite, items_metadata_write
+
+    for start in range(0, len(upserts), BULK_MAX_ITEMS):
+        chunk = upserts[start:start + BULK_MAX_ITEMS]
+        items_metadata_write(user=job.created_by, writes=[MetadataWrite(pk, md) for pk, md in chunk])
 
 
 def _enqueue_processing(probe_ids: list, container_ids: list) -> None:

@@ -5,15 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import PermissionDenied
+import re
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
 from apps.core.crypto import decrypt, encrypt
 from apps.core.errors import ServiceValidationError
-from apps.core.models import Organisation
+from apps.core.models import Organisation, OrganisationRole, User
 from apps.storage.fetching import FetchPolicy, S3Credentials, policy_from_strings
 from apps.storage.models import StorageIntegration, StorageIntegrationKind
+from apps.storage.permissions import organisation_require_member
 
 BUILTIN_NAME = "Public URLs and local files"
+ENDPOINT_PATTERN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?(/\S*)?")
 
 
 @transaction.atomic
@@ -33,8 +39,24 @@ def integration_s3_create(
     name = (name or "").strip()
     if not name:
         raise ServiceValidationError({"name": "An integration needs a name."})
+    if endpoint_url and not ENDPOINT_PATTERN.fullmatch(endpoint_url):
+        raise ServiceValidationError({"endpoint_url": "Must look like http(s)://host[:port][/path]."})
     if StorageIntegration.objects.filter(organisation=organisation, name=name).exists():
         raise ServiceValidationError({"name": f"An integration named '{name}' already exists."})
+    try:
+        with transaction.atomic():
+            return _integration_s3_insert(
+                organisation=organisation, name=name, endpoint_url=endpoint_url, region=region,
+                access_key_id=access_key_id, secret_access_key=secret_access_key, client_only=client_only,
+                allow_write=allow_write,
+            )
+    except IntegrityError as exc:  # a concurrent create took the name
+        raise ServiceValidationError({"name": f"An integration named '{name}' already exists."}) from exc
+
+
+def _integration_s3_insert(
+    *, organisation, name, endpoint_url, region, access_key_id, secret_access_key, client_only, allow_write
+) -> StorageIntegration:
     return StorageIntegration.objects.create(
         organisation=organisation, name=name, kind=StorageIntegrationKind.S3, endpoint_url=endpoint_url,
         region=region, access_key_id_encrypted=encrypt(access_key_id),
@@ -59,4 +81,28 @@ def s3_credentials(integration: StorageIntegration | None) -> S3Credentials | No
         endpoint_url=integration.endpoint_url or None, region=integration.region or None,
         access_key_id=decrypt(integration.access_key_id_encrypted) or None,
         secret_access_key=decrypt(integration.secret_access_key_encrypted) or None,
+    )
+
+
+def integration_list(*, organisation: Organisation) -> QuerySet[StorageIntegration]:
+    """The organisation's integrations by name, the built-in one included (created if it is missing)."""
+    integration_builtin_get_or_create(organisation=organisation)
+    return StorageIntegration.objects.filter(organisation=organisation).order_by("name")
+
+
+@transaction.atomic
+def integration_s3_create_for(
+    *, user: User, organisation: Organisation, name: str, endpoint_url: str = "", region: str = "",
+    access_key_id: str = "", secret_access_key: str = "", client_only: bool = False, allow_write: bool = False,
+) -> StorageIntegration:
+    """``integration_s3_create`` on behalf of a person: only admins of the organisation may add one.
+
+    Someone outside the organisation gets a 404 (``Http404``), a plain member a ``PermissionDenied``.
+    """
+    if organisation_require_member(user=user, organisation=organisation) != OrganisationRole.ADMIN:
+        raise PermissionDenied("Only organisation admins may add storage integrations.")
+    return integration_s3_create(
+        organisation=organisation, name=name, endpoint_url=endpoint_url, region=region,
+        access_key_id=access_key_id, secret_access_key=secret_access_key, client_only=client_only,
+        allow_write=allow_write,
     )

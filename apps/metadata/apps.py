@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class MetadataConfig(AppConfig):
+    name = "apps.metadata"
+    label = "metadata"
+    verbose_name = "Metadata"

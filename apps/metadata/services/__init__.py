@@ -1,0 +1,1 @@
+"""Writes on metadata. ``schema`` changes the organisation's metadata schema."""

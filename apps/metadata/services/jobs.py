@@ -1,0 +1,636 @@
+"""Metadata jobs: apply a CSV or JSON file of item metadata to a folder tree (or an organisation).
+
+The three doors (REST API, ``manage.py import_metadata``, and anything else that holds a file) call
+``metadata_job_create``; a Celery task calls ``metadata_job_run``.
+
+Why it is shaped like this (the import engine's pattern, ``apps.storage.services.imports``):
+* The file is streamed twice: a cheap scan that counts rows and refuses a malformed file before
+  anything is written, then the row pass (``csv.reader`` / ``ijson``); no pass holds the file.
+* Rows go in chunks of ``CHUNK_ROWS``. A chunk resolves its items in one query per match kind,
+  validates row by row (an invalid row becomes a job error; the others still go through), writes the
+  valid rows with ``items_metadata_write`` (history, key frames and embeddings included), and commits
+  that together with the job's ``next_index`` and counters, under a row lock on the job. A worker
+  killed anywhere resumes at ``next_index`` without applying a row twice, and a second runner of
+  the same job (a redelivered task) skips what the first one committed.
+
+File formats (``docs``: spec/metadata.md, "Bulk ... Larger batches go through a job"):
+* JSON ``{"mode": "merge"|"replace", "match": "uuid"|"url"|"title", "items": {"<key>": {...}}}``;
+  ``items`` may also be a list, and the whole file may be that list:
+  ``[{"item"|"url"|"title": "...", "metadata": {...}}]`` (``item`` is the uuid).
+* CSV with a header: the first column (``uuid``, ``url`` or ``title``) names the item, the others
+  are metadata keys. A cell holding a JSON number, boolean, null, object, array or string literal
+  (``"007"``) is that value; any other text is a string; an empty cell leaves the key alone (merge)
+  or omits it (replace).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from itertools import islice
+
+import ijson
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.files.base import File
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.http import Http404
+from django.utils import timezone
+
+from apps.core.errors import ServiceValidationError
+from apps.core.models import OrganisationMember, OrganisationRole
+from apps.metadata.models_jobs import (
+    MetadataJob, MetadataJobError, MetadataJobFormat, MetadataJobMatch, MetadataJobMode, MetadataJobStatus,
+)
+from apps.metadata.selectors import schema_for
+from apps.metadata.services.updates import BULK_MAX_ITEMS, MetadataWrite, items_metadata_write
+from apps.metadata.validation import key_name_error, validate_metadata
+from apps.storage.models import Folder, FolderMember, FolderRole, Item
+from apps.storage.permissions import folder_require
+
+logger = logging.getLogger(__name__)
+
+CHUNK_ROWS = BULK_MAX_ITEMS  # rows per transaction: the bulk service's limit, ~0.1 s of work
+ERRORS_PER_ROW_MAX = 5  # validation problems quoted in one row's error
+IDENTIFIER_KEYS = {"item": MetadataJobMatch.UUID, "uuid": MetadataJobMatch.UUID,
+                   "url": MetadataJobMatch.URL, "title": MetadataJobMatch.TITLE}
+_JSON_START = frozenset('-0123456789[{"')
+_LITERALS = {"true": True, "false": False, "null": None}
+_VALUE_STARTS = frozenset({"start_map", "start_array", "string", "number", "boolean", "null"})  # ijson events
+
+
+class MetadataFileError(Exception):
+    """The file as a whole cannot be read; nothing of it is applied."""
+
+
+# --------------------------------------------------------------------------- reading the file
+
+
+@dataclass(slots=True)
+class _Row:
+    """One row of the file: ``index`` 0-based among rows; ``error`` set when the row itself is malformed."""
+
+    index: int
+    location: str
+    match: str
+    key: str
+    metadata: object = None
+    error: str = ""
+
+
+@dataclass
+class _FileFacts:
+    total: int
+    mode: str  # "" when the file does not say
+    match: str  # "" when each row names its own identifier (JSON lists)
+    shape: str  # csv | items-map | items-list | list
+    columns: tuple[str, ...] = ()
+
+
+def _open_text(handle):
+    return io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+
+
+def _csv_header(reader) -> tuple[str, tuple[str, ...]]:
+    header = next(reader, None)
+    if not header or not header[0].strip():
+        raise MetadataFileError("The CSV file has no header row; its first column must be uuid, url or title.")
+    match = IDENTIFIER_KEYS.get(header[0].strip().lower())
+    if match is None:
+        raise MetadataFileError(f"The CSV header's first column is {header[0]!r}; it must be uuid, url or title.")
+    columns = tuple(header[1:])
+    for name in columns:
+        problem = None if name in ("$encord", "keyframes") else key_name_error(name)
+        if problem:
+            raise MetadataFileError(f"The CSV header names an invalid key {name!r}: {problem}")
+    duplicates = sorted({name for name in columns if columns.count(name) > 1})
+    if duplicates:
+        raise MetadataFileError(f"The CSV header names these keys twice: {', '.join(duplicates)}.")
+    return match, columns
+
+
+def _scan_csv(handle) -> _FileFacts:
+    try:
+        reader = csv.reader(_open_text(handle))
+        match, columns = _csv_header(reader)
+        total = sum(1 for cells in reader if any(cells))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise MetadataFileError(f"The CSV file cannot be read: {exc}") from exc
+    return _FileFacts(total=total, mode="", match=match, shape="csv", columns=columns)
+
+
+def _cell_value(text: str):
+    """A CSV cell as a JSON value: JSON literals, numbers, arrays, objects and quoted strings parse;
+    everything else (``sunny``, ``2024-05-01T10:00:00Z``, ``007``, `` 1``) stays the text."""
+    if text in _LITERALS:
+        return _LITERALS[text]
+    if text[0] in _JSON_START and text[-1] > " ":
+        try:
+            return json.loads(text, parse_constant=_no_constant)
+        except ValueError:
+            return text
+    return text
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity stay strings
+
+
+def _csv_rows(handle, facts: _FileFacts, *, start: int):
+    reader = csv.reader(_open_text(handle))
+    next(reader)
+    columns, width, index = facts.columns, len(facts.columns) + 1, -1
+    for cells in reader:
+        if not any(cells):
+            continue
+        index += 1
+        if index < start:
+            continue
+        row = _Row(index, f"line {reader.line_num}", facts.match, cells[0].strip())
+        if len(cells) != width:
+            row.error = f"the row has {len(cells)} cells; the header has {width}"
+        elif not row.key:
+            row.error = f"the {facts.match} cell is empty"
+        else:
+            row.metadata = {name: _cell_value(cell) for name, cell in zip(columns, cells[1:]) if cell != ""}
+        yield row
+
+
+def _scan_json(handle) -> _FileFacts:
+    """Find the file's shape, its ``mode``/``match`` and count its rows, streaming parser events."""
+    events = ijson.parse(handle, use_float=True)
+    try:
+        _, first, _ = next(events)
+        if first == "start_array":
+            return _FileFacts(total=_count_elements(events, "item"), mode="", match="", shape="list")
+        if first != "start_map":
+            raise MetadataFileError("The JSON file must hold an object with \"items\", or a list of rows.")
+        return _scan_json_object(events)
+    except ijson.JSONError as exc:
+        raise MetadataFileError(f"The file is not valid JSON: {exc}") from exc
+    except StopIteration:
+        raise MetadataFileError("The file is empty.") from None
+
+
+def _count_elements(events, prefix: str) -> int:
+    return sum(1 for p, event, _ in events if p == prefix and event in _VALUE_STARTS)
+
+
+def _scan_json_object(events) -> _FileFacts:
+    found: dict = {}
+    shape, total = None, 0
+    for prefix, event, value in events:
+        if prefix == "" and event == "map_key":
+            if value not in ("mode", "match", "items"):
+                raise MetadataFileError(f"Unknown key {value!r} in the file: expected mode, match and items.")
+        elif prefix in ("mode", "match"):
+            found[prefix] = value
+        elif prefix == "items" and shape is None:
+            shape = {"start_map": "items-map", "start_array": "items-list"}.get(event, "bad")
+        elif shape == "items-map" and prefix == "items" and event == "map_key":
+            total += 1
+        elif shape == "items-list" and prefix == "items.item" and event in _VALUE_STARTS:
+            total += 1
+    if shape in (None, "bad"):
+        raise MetadataFileError('The file needs "items": an object of item key → metadata, or a list of rows.')
+    mode, match = found.get("mode", ""), found.get("match", "")
+    if mode not in ("", *MetadataJobMode.values):
+        raise MetadataFileError(f'"mode" is {mode!r}: it must be merge or replace.')
+    if match not in ("", *MetadataJobMatch.values):
+        raise MetadataFileError(f'"match" is {match!r}: it must be uuid, url or title.')
+    if shape == "items-list" and match:
+        raise MetadataFileError('"match" goes with an "items" object; the rows of a list name their own key.')
+    return _FileFacts(total=total, mode=mode, match=match, shape=shape)
+
+
+def _pointer_part(part: str) -> str:
+    return part.replace("~", "~0").replace("/", "~1")
+
+
+def _json_rows(handle, facts: _FileFacts, *, start: int, match: str):
+    if facts.shape == "items-map":
+        pairs = ijson.kvitems(handle, "items", use_float=True)
+        for index, (key, metadata) in enumerate(pairs):
+            if index >= start:
+                row = _Row(index, f"/items/{_pointer_part(key)}", match, key, metadata)
+                if not isinstance(metadata, dict):
+                    row.error = "the metadata must be a JSON object"
+                yield row
+        return
+    prefix, base = ("items.item", "/items") if facts.shape == "items-list" else ("item", "")
+    for index, element in enumerate(ijson.items(handle, prefix, use_float=True)):
+        if index >= start:
+            yield _list_row(index, f"{base}/{index}", element, match)
+
+
+def _list_row(index: int, location: str, element, match: str) -> _Row:
+    if not isinstance(element, dict):
+        return _Row(index, location, "", "", error='a row must be an object like {"url": ..., "metadata": {...}}')
+    names = [name for name in element if name in IDENTIFIER_KEYS]
+    unknown = sorted(name for name in element if name not in IDENTIFIER_KEYS and name != "metadata")
+    key = element.get(names[0]) if len(names) == 1 else None
+    row = _Row(index, location, IDENTIFIER_KEYS[names[0]] if len(names) == 1 else "",
+               key if isinstance(key, str) else "", element.get("metadata"))
+    if len(names) != 1:
+        row.error = 'a row names its item with exactly one of "item", "url" or "title"'
+    elif unknown:
+        row.error = f"unknown keys in the row: {', '.join(unknown)}"
+    elif not isinstance(key, str) or not key:
+        row.error = f'"{names[0]}" must be a non-empty string'
+    elif match and row.match != match:
+        row.error = f"this job matches items by {match}; the row names a {names[0]}"
+    elif not isinstance(row.metadata, dict):
+        row.error = 'the row needs "metadata": a JSON object'
+    return row
+
+
+def _scan(job: MetadataJob) -> _FileFacts:
+    with job.source.open("rb") as handle:
+        return _scan_csv(handle) if job.file_format == MetadataJobFormat.CSV else _scan_json(handle)
+
+
+def _rows(handle, job: MetadataJob, facts: _FileFacts):
+    if job.file_format == MetadataJobFormat.CSV:
+        return _csv_rows(handle, facts, start=job.next_index)
+    return _json_rows(handle, facts, start=job.next_index, match=job.match)
+
+
+def _settle_options(job: MetadataJob, facts: _FileFacts) -> None:
+    """Agree the submitted ``mode``/``match`` with the file's own; save them and the row count."""
+    for name in ("mode", "match"):
+        chosen, in_file = getattr(job, name), getattr(facts, name)
+        if chosen and in_file and chosen != in_file:
+            raise MetadataFileError(f"The job was submitted with {name} {chosen}, but the file says {in_file}.")
+    job.mode = job.mode or facts.mode or MetadataJobMode.MERGE
+    if facts.shape == "csv" or facts.shape == "items-map":
+        job.match = job.match or facts.match or MetadataJobMatch.UUID
+    job.total = facts.total
+    MetadataJob.objects.filter(pk=job.pk).update(mode=job.mode, match=job.match, total=job.total)
+
+
+# --------------------------------------------------------------------------- submitting
+
+
+def _file_format(fileobj, file_name: str) -> str:
+    lowered = file_name.lower()
+    if lowered.endswith((".csv", ".tsv", ".txt")):
+        return MetadataJobFormat.CSV
+    if lowered.endswith(".json"):
+        return MetadataJobFormat.JSON
+    head = fileobj.read(64)
+    fileobj.seek(0)
+    text = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
+    return MetadataJobFormat.JSON if text.lstrip("\ufeff \t\r\n")[:1] in ("{", "[") else MetadataJobFormat.CSV
+
+
+def _require_organisation_editor(*, user, organisation) -> None:
+    """Organisation-wide jobs: members who can edit at least one folder tree (admins edit them all)."""
+    member = OrganisationMember.objects.filter(organisation=organisation, user=user).first()
+    if member is None:
+        raise Http404("No such organisation.")
+    if member.role == OrganisationRole.ADMIN:
+        return
+    if not FolderMember.objects.filter(folder__organisation=organisation, user=user,
+                                       role__in=(FolderRole.EDITOR, FolderRole.ADMIN)).exists():
+        raise PermissionDenied("This needs the editor role on at least one folder of the organisation.")
+
+
+@transaction.atomic
+def metadata_job_create(
+    *, user, fileobj, folder: Folder | None = None, organisation=None, mode: str = "", match: str = "",
+    file_name: str = "",
+) -> MetadataJob:
+    """Store the file and queue its job; returns at once.
+
+    The scope is ``folder`` with everything below it (editors of the folder may submit), or, with
+    ``organisation`` instead, every folder of it the submitter can edit. ``mode``/``match`` left
+    empty are taken from the file (then merge, and uuid).
+    """
+    if folder is not None:
+        folder_require(user=user, folder=folder, role=FolderRole.EDITOR)
+        organisation = folder.organisation
+    elif organisation is not None:
+        _require_organisation_editor(user=user, organisation=organisation)
+    else:
+        raise ServiceValidationError({"folder": "Name a folder (or an organisation for all of its folders)."})
+    if mode not in ("", *MetadataJobMode.values):
+        raise ServiceValidationError({"mode": "Use merge or replace."})
+    if match not in ("", *MetadataJobMatch.values):
+        raise ServiceValidationError({"match": "Use uuid, url or title."})
+    size = getattr(fileobj, "size", None)
+    if size is not None and size > settings.LOUPE_IMPORT_MAX_BYTES:
+        raise ServiceValidationError({"file": f"The file is {size:,} bytes; the limit is "
+                                              f"{settings.LOUPE_IMPORT_MAX_BYTES:,} (LOUPE_IMPORT_MAX_BYTES)."})
+    file_name = (file_name or getattr(fileobj, "name", "") or "metadata").rsplit("/", 1)[-1][-255:]
+    job = MetadataJob(organisation=organisation, folder=folder, created_by=user, file_name=file_name,
+                      file_format=_file_format(fileobj, file_name), mode=mode, match=match)
+    job.source.save(f"{job.pk}.{job.file_format}", fileobj if isinstance(fileobj, File) else File(fileobj),
+                    save=False)
+    job.save()
+    from apps.metadata.tasks import metadata_job_run_task
+
+    transaction.on_commit(lambda: metadata_job_run_task.delay(str(job.pk)))
+    return job
+
+
+def _require_job_editor(*, user, job: MetadataJob) -> None:
+    if job.folder_id is not None:
+        folder_require(user=user, folder=job.folder, role=FolderRole.EDITOR)
+    elif job.created_by_id != user.pk and not OrganisationMember.objects.filter(
+            organisation_id=job.organisation_id, user=user, role=OrganisationRole.ADMIN).exists():
+        raise Http404("No such metadata job.")
+
+
+def metadata_job_cancel(*, user, job: MetadataJob) -> MetadataJob:
+    """Ask a job to stop after its current chunk; a job not yet started is cancelled at once.
+
+    Chunks already committed stay applied (each is a normal, revertible metadata change).
+    """
+    _require_job_editor(user=user, job=job)
+    with transaction.atomic():
+        job = MetadataJob.objects.select_for_update().select_related("folder").get(pk=job.pk)
+        if job.is_finished:
+            return job
+        job.cancel_requested = True
+        if job.status == MetadataJobStatus.PENDING:
+            job.status = MetadataJobStatus.CANCELLED
+            job.finished_at = timezone.now()
+        job.save(update_fields=["cancel_requested", "status", "finished_at", "updated_at"])
+    return job
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class _Scope:
+    """What a run may touch: live folders (the subtree, or the organisation's editable trees)."""
+
+    folder_ids: set
+    folder_list: list
+    schema: object
+    merge: bool
+
+
+def _scope(job: MetadataJob) -> _Scope:
+    user = job.created_by
+    if user is None or not user.is_active:
+        raise PermissionDenied("The user who submitted the job is no longer active.")
+    if job.folder_id is not None:
+        folder = Folder.objects.filter(pk=job.folder_id).first()
+        if folder is None or folder.deleted_at is not None:
+            raise PermissionDenied("The job's folder was deleted.")
+        folder_require(user=user, folder=folder, role=FolderRole.EDITOR)
+        folders = Folder.objects.live().subtree_of(folder)
+    else:
+        folders = Folder.objects.live().filter(organisation_id=job.organisation_id)
+        if not OrganisationMember.objects.filter(organisation_id=job.organisation_id, user=user,
+                                                 role=OrganisationRole.ADMIN).exists():
+            roots = FolderMember.objects.filter(user=user, role__in=(FolderRole.EDITOR, FolderRole.ADMIN))
+            folders = folders.filter(root_id__in=roots.values("folder_id"))
+    folder_list = list(folders.values_list("pk", flat=True))
+    return _Scope(folder_ids=set(folder_list), folder_list=folder_list,
+                  schema=schema_for(organisation_id=job.organisation_id), merge=job.mode == MetadataJobMode.MERGE)
+
+
+def metadata_job_run(*, job_id) -> MetadataJob | None:
+    """Run (or resume) a job to its end. Safe to call again at any point; a finished job is left alone."""
+    job = MetadataJob.objects.select_related("folder", "created_by").filter(pk=job_id).first()
+    if job is None:
+        logger.warning("metadata job %s is gone; nothing to do", job_id)
+        return None
+    if job.is_finished:
+        return job
+    MetadataJob.objects.filter(pk=job.pk).update(
+        status=MetadataJobStatus.RUNNING, started_at=job.started_at or timezone.now(), updated_at=timezone.now()
+    )
+    try:
+        facts = _scan(job)
+        _settle_options(job, facts)
+        scope = _scope(job)
+        with job.source.open("rb") as handle:
+            finished = _run_chunks(job, _rows(handle, job, facts), scope)
+    except MetadataFileError as exc:
+        return _finish(job, MetadataJobStatus.ERROR, str(exc))
+    except (PermissionDenied, Http404) as exc:
+        return _finish(job, MetadataJobStatus.ERROR, f"Stopped: {exc}")
+    return _finish(job, MetadataJobStatus.DONE if finished else MetadataJobStatus.CANCELLED, "")
+
+
+def _run_chunks(job: MetadataJob, rows, scope: _Scope) -> bool:
+    """Commit chunks from ``next_index``; False when the job was cancelled on the way."""
+    while True:
+        try:
+            chunk = list(islice(rows, CHUNK_ROWS))
+        except ijson.JSONError as exc:  # the scan read the same bytes; only a changed file gets here
+            raise MetadataFileError(f"The file is not valid JSON: {exc}") from exc
+        if not chunk:
+            return not MetadataJob.objects.filter(pk=job.pk, cancel_requested=True).exists()
+        if not _write_chunk(job, chunk, scope):
+            return False
+
+
+def _write_chunk(job: MetadataJob, chunk: list[_Row], scope: _Scope) -> bool:
+    """Apply one chunk atomically with the job's progress; False when the job was cancelled.
+
+    Rows below the committed ``next_index`` (applied by another runner of the same job) are skipped.
+    """
+    with transaction.atomic():
+        # Not waiting for the WAL flush is safe: a chunk lost in a crash loses its job progress with
+        # it (same transaction), so the resumed job applies it again; nothing is half-applied.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+        locked = MetadataJob.objects.select_for_update().only("next_index", "cancel_requested").filter(pk=job.pk).first()
+        if locked is None or locked.cancel_requested:
+            return False
+        rows = [row for row in chunk if row.index >= locked.next_index]
+        if not rows:
+            return True
+        errors: dict[int, str] = {row.index: row.error for row in rows if row.error}
+        targets = _resolve(rows, scope, errors)
+        writes = _valid_writes(rows, targets, scope, errors)
+        done = _apply(job, writes, errors)
+        MetadataJobError.objects.bulk_create(
+            [MetadataJobError(job_id=job.pk, row=row.index + 1, location=row.location[:512], key=row.key[:1024],
+                              reason=errors[row.index]) for row in rows if row.index in errors],
+            ignore_conflicts=True,
+        )
+        MetadataJob.objects.filter(pk=job.pk).update(
+            next_index=rows[-1].index + 1, done=F("done") + done, failed=F("failed") + len(errors),
+            updated_at=timezone.now(),
+        )
+    return True
+
+
+def _urls_key(url: str) -> str:
+    """``Item.urls_key`` of a single-file item (the import engine's SHA-1 of its one-URL list)."""
+    return hashlib.sha1(url.encode()).hexdigest()
+
+
+def _resolve(rows: list[_Row], scope: _Scope, errors: dict[int, str]) -> dict[int, uuid.UUID]:
+    """Row index → item uuid, with one query per match kind; unmatched rows get their error."""
+    wanted: dict[str, list[_Row]] = {}
+    for row in rows:
+        if row.index not in errors:
+            wanted.setdefault(row.match, []).append(row)
+    found: dict[tuple[str, str], list] = {}
+    if MetadataJobMatch.UUID in wanted:
+        found.update(_items_by_uuid(wanted[MetadataJobMatch.UUID], scope, errors))
+    if MetadataJobMatch.URL in wanted:
+        found.update(_items_by_url(wanted[MetadataJobMatch.URL], scope))
+    if MetadataJobMatch.TITLE in wanted:
+        found.update(_items_by_title(wanted[MetadataJobMatch.TITLE], scope))
+    targets = {}
+    for match, match_rows in wanted.items():
+        for row in match_rows:
+            if row.index in errors:
+                continue
+            pks = found.get((match, row.key), [])
+            if len(pks) == 1:
+                targets[row.index] = pks[0]
+            elif not pks:
+                errors[row.index] = _not_found(match, row.key)
+            else:
+                errors[row.index] = (f"{len(pks)} items have the {match} {row.key!r} in this job's folders; "
+                                     "match them by uuid")
+    return targets
+
+
+def _not_found(match: str, key: str) -> str:
+    what = {"uuid": "no item", "url": "no single-file item with url", "title": "no item titled"}[match]
+    return f"{what} {key} in this job's folders" if match != "title" else f"{what} {key!r} in this job's folders"
+
+
+def _items_by_uuid(rows: list[_Row], scope: _Scope, errors: dict) -> dict:
+    ids = {}
+    for row in rows:
+        try:
+            ids[row.key] = uuid.UUID(row.key)
+        except ValueError:
+            errors[row.index] = f"{row.key!r} is not a uuid"
+    by_pk = dict(Item.objects.filter(pk__in=set(ids.values()), deleted_at__isnull=True)
+                 .values_list("pk", "folder_id"))
+    return {("uuid", key): [pk] for key, pk in ids.items() if by_pk.get(pk) in scope.folder_ids}
+
+
+def _items_by_url(rows: list[_Row], scope: _Scope) -> dict:
+    # Served by the (folder, urls_key) index; items registered without a urls_key (uploads) by url.
+    urls = {row.key for row in rows}
+    keys = [_urls_key(url) for url in urls]
+    found: dict = {}
+    for pk, url in (Item.objects.filter(folder_id__in=scope.folder_list, parent__isnull=True, deleted_at__isnull=True)
+                    .filter(Q(urls_key__in=keys) | Q(urls_key="", url__in=urls)).values_list("pk", "url")):
+        if url in urls:  # a container's key can equal a URL's; only the file itself has that url
+            found.setdefault(("url", url), []).append(pk)
+    return found
+
+
+def _items_by_title(rows: list[_Row], scope: _Scope) -> dict:
+    found: dict = {}
+    for pk, name in (Item.objects.filter(folder_id__in=scope.folder_list, parent__isnull=True,
+                                         deleted_at__isnull=True, name__in={row.key for row in rows})
+                     .values_list("pk", "name")):
+        found.setdefault(("title", name), []).append(pk)
+    return found
+
+
+def _without_nulls(patch):
+    """A merge patch minus its deletions: the values it sets (what the bulk service validates)."""
+    if not isinstance(patch, dict):
+        return patch
+    return {key: _without_nulls(value) for key, value in patch.items() if value is not None}
+
+
+def _valid_writes(rows: list[_Row], targets: dict, scope: _Scope, errors: dict) -> list[tuple[_Row, MetadataWrite]]:
+    """Validate each matched row as the bulk service will, so that the service only gets valid rows."""
+    writes = []
+    max_bytes = settings.LOUPE_METADATA_MAX_BYTES
+    for row in rows:
+        if row.index in errors:
+            continue
+        metadata = row.metadata
+        if scope.merge and not metadata:
+            writes.append((row, None))  # nothing to change: done, without a history row
+            continue
+        _, problems = validate_metadata(_without_nulls(metadata) if scope.merge else metadata, scope.schema,
+                                        max_bytes=max_bytes)
+        if problems:
+            errors[row.index] = "; ".join(p.message for p in problems[:ERRORS_PER_ROW_MAX]) + (
+                f" (and {len(problems) - ERRORS_PER_ROW_MAX} more)" if len(problems) > ERRORS_PER_ROW_MAX else "")
+            continue
+        writes.append((row, MetadataWrite(targets[row.index], metadata, merge=scope.merge)))
+    return writes
+
+
+def _apply(job: MetadataJob, writes: list[tuple[_Row, MetadataWrite | None]], errors: dict) -> int:
+    """Write the valid rows; rows naming an item again go in a later round, so file order wins."""
+    rounds: list[dict] = []
+    done = 0
+    for row, write in writes:
+        if write is None:
+            done += 1
+            continue
+        for pending in rounds:
+            if write.item_id not in pending:
+                pending[write.item_id] = (row, write)
+                break
+        else:
+            rounds.append({write.item_id: (row, write)})
+    for pending in rounds:
+        done += _apply_round(job, list(pending.values()), errors)
+    return done
+
+
+def _apply_round(job: MetadataJob, pairs: list[tuple[_Row, MetadataWrite]], errors: dict) -> int:
+    try:
+        items_metadata_write(user=job.created_by, writes=[write for _, write in pairs])
+        return len(pairs)
+    except (ServiceValidationError, PermissionDenied, Http404):
+        pass  # a refusal the row checks cannot see (a merged result over the size limit, an item just
+        # trashed): find the rows responsible, one savepoint each
+    done = 0
+    for row, write in pairs:
+        try:
+            items_metadata_write(user=job.created_by, writes=[write])
+            done += 1
+        except ServiceValidationError as exc:
+            errors[row.index] = "; ".join(m for messages in exc.message_dict.values() for m in messages)
+        except (PermissionDenied, Http404) as exc:
+            errors[row.index] = str(exc)
+    return done
+
+
+def _finish(job: MetadataJob, status: str, error: str) -> MetadataJob | None:
+    updated = MetadataJob.objects.filter(pk=job.pk).update(
+        status=status, error=error, finished_at=timezone.now(), updated_at=timezone.now()
+    )
+    if not updated:
+        logger.warning("metadata job %s was deleted while it ran", job.pk)
+        return None
+    job.refresh_from_db()
+    return job
+
+
+def metadata_jobs_resume_stale(*, stale_after_s: float) -> list:
+    """Re-queue jobs left RUNNING by a worker that died (no progress for ``stale_after_s``).
+
+    Called when a worker starts. A running job advances ``updated_at`` with every chunk, so a live
+    job on another worker is not picked up; a resumed job continues at its ``next_index``.
+    """
+    from datetime import timedelta
+
+    from apps.metadata.tasks import metadata_job_run_task
+
+    cutoff = timezone.now() - timedelta(seconds=stale_after_s)
+    stale = list(MetadataJob.objects.filter(status=MetadataJobStatus.RUNNING, updated_at__lt=cutoff)
+                 .values_list("pk", flat=True))
+    for pk in stale:
+        logger.info("resuming metadata job %s left running by a stopped worker", pk)
+        metadata_job_run_task.delay(str(pk))
+    return stale

@@ -1,0 +1,190 @@
+"""Metadata writes: replace vs merge, bulk atomicity, concurrency, history and revert, frames, vectors."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+from django.db import connection, connections
+
+from apps.core.errors import ServiceValidationError
+from apps.metadata.models import Embedding
+from apps.metadata.records import Frame, MetadataChange
+from apps.metadata.services.derived import metadata_with_vectors
+from apps.metadata.services.schema import schema_key_add
+from apps.metadata.services.updates import (
+    MetadataWrite, item_metadata_merge, item_metadata_replace, items_metadata_write, metadata_change_revert,
+)
+from apps.storage.models import Item, ItemStatus, ItemType
+from apps.storage.services.folders import folder_create
+
+
+@pytest.fixture
+def admin(db, org, make_user):
+    return make_user(org, role="admin", email="admin@example.com")
+
+
+@pytest.fixture
+def folder(admin, org):
+    return folder_create(user=admin, name="data", organisation=org)
+
+
+def _item(folder, name="a.jpg", item_type=ItemType.IMAGE, metadata=None, **extra):
+    return Item.objects.create(
+        organisation=folder.organisation, folder=folder, item_type=item_type, name=name,
+        url=f"https://h/{name}", client_metadata=metadata or {}, status=ItemStatus.READY, **extra)
+
+
+def _full(item):
+    item.refresh_from_db()
+    return metadata_with_vectors([item])[item.pk]
+
+
+def test_replace_sets_exactly_the_given_object(admin, folder):
+    item = _item(folder, metadata={"a": 1, "b": 2})
+    item_metadata_replace(user=admin, item=item, metadata={"c": 3})
+    assert _full(item) == {"c": 3}
+
+
+def test_merge_follows_json_merge_patch(admin, folder):
+    item = _item(folder, metadata={"a": 1, "b": {"x": 1, "y": 2}, "c": [1, 2], "d": None})
+    item_metadata_merge(user=admin, item=item, patch={"a": None, "b": {"y": None, "z": 3}, "c": [3], "e": "new"})
+    assert _full(item) == {"b": {"x": 1, "z": 3}, "c": [3], "d": None, "e": "new"}
+
+
+def test_invalid_value_refuses_the_whole_bulk_request(admin, folder, org):
+    schema_key_add(user=admin, organisation=org, name="score", type="number")
+    first, second = _item(folder, "1.jpg", metadata={"score": 1}), _item(folder, "2.jpg", metadata={"score": 2})
+
+    with pytest.raises(ServiceValidationError) as caught:
+        items_metadata_write(user=admin, writes=[
+            MetadataWrite(first.pk, {"score": 10}, merge=True),
+            MetadataWrite(second.pk, {"score": "high"}, merge=True),
+        ])
+
+    assert caught.value.message_dict == {"metadata": [f'item {second.pk}: key "score": expected number, got "high"']}
+    assert (_full(first), _full(second)) == ({"score": 1}, {"score": 2})
+    assert MetadataChange.objects.count() == 0
+
+
+def test_bulk_limit_and_unknown_items(admin, folder):
+    item = _item(folder)
+    with pytest.raises(ServiceValidationError) as too_many:
+        items_metadata_write(user=admin, writes=[MetadataWrite(uuid.uuid4(), {}) for _ in range(1001)])
+    assert too_many.value.message_dict == {
+        "items": ["At most 1,000 items per request; send larger sets as a metadata job."]}
+    ghost = uuid.uuid4()
+    with pytest.raises(ServiceValidationError) as unknown:
+        items_metadata_write(user=admin, writes=[MetadataWrite(item.pk, {"a": 1}), MetadataWrite(ghost, {"a": 1})])
+    assert unknown.value.message_dict == {"items": [f"No such item: {ghost}"]}
+    assert _full(item) == {}
+
+
+def test_viewer_cannot_write_and_outsider_sees_unknown_items(admin, folder, org, make_user):
+    from django.core.exceptions import PermissionDenied
+
+    from apps.storage.services.folders import folder_member_set
+
+    item = _item(folder)
+    viewer = make_user(org, email="viewer@example.com")
+    folder_member_set(user=admin, folder=folder, member=viewer, role="viewer")
+    with pytest.raises(PermissionDenied):
+        item_metadata_replace(user=viewer, item=item, metadata={"a": 1})
+    outsider = make_user(org, email="out@example.com")
+    with pytest.raises(ServiceValidationError):
+        item_metadata_replace(user=outsider, item=item, metadata={"a": 1})
+    assert _full(item) == {}
+
+
+def test_history_records_and_reverts(admin, folder):
+    item = _item(folder, metadata={"a": 1})
+    first = item_metadata_merge(user=admin, item=item, patch={"b": 2})
+    second = item_metadata_replace(user=admin, item=item, metadata={"c": 3})
+
+    assert list(item.metadata_changes.values_list("action", "keys")) == [
+        ("replace", ["a", "b", "c"]), ("merge", ["b"])]
+    assert (first.before, first.after) == ({"a": 1}, {"a": 1, "b": 2})
+
+    revert = metadata_change_revert(user=admin, change=second)
+    assert _full(item) == {"a": 1, "b": 2}
+    assert (revert.action, revert.reverts_id, revert.user_id) == ("revert", second.pk, admin.pk)
+
+
+def test_embeddings_live_in_pgvector_and_read_back_as_written(admin, folder, org):
+    schema_key_add(user=admin, organisation=org, name="clip", type="embedding", size=3)
+    item = _item(folder)
+    item_metadata_replace(user=admin, item=item, metadata={"clip": [0.1, 0.25, -3], "tag": "x"})
+
+    item.refresh_from_db()
+    assert item.client_metadata == {"tag": "x"}
+    assert _full(item) == {"clip": [0.1, 0.25, -3.0], "tag": "x"}
+    assert Embedding.objects.filter(item=item, frame__isnull=True).count() == 1
+
+    item_metadata_merge(user=admin, item=item, patch={"clip": None})
+    assert _full(item) == {"tag": "x"}
+    assert Embedding.objects.filter(item=item).count() == 0
+
+
+def test_wrong_embedding_length_is_refused(admin, folder, org):
+    schema_key_add(user=admin, organisation=org, name="clip", type="embedding", size=3)
+    item = _item(folder)
+    with pytest.raises(ServiceValidationError) as caught:
+        item_metadata_replace(user=admin, item=item, metadata={"clip": [1, 2]})
+    assert "clip" in caught.value.message_dict["metadata"][0]
+    assert Embedding.objects.count() == 0
+
+
+def test_video_key_frames_in_frame_and_seconds_modes(admin, folder, org):
+    schema_key_add(user=admin, organisation=org, name="clip", type="embedding", size=2)
+    video = _item(folder, "v.mp4", ItemType.VIDEO, fps=25.0, frame_count=250)
+    item_metadata_replace(user=admin, item=video, metadata={"site": "Algiers", "$encord": {
+        "config": {"sampling_rate": 0, "keyframe_mode": "frame"},
+        "frames": {"0": {"vehicles": 3, "clip": [0.5, 0.5]}, "120": {"vehicles": 5}}}})
+    assert list(Frame.objects.filter(item=video).values_list("frame", "metadata")) == [
+        (0, {"vehicles": 3}), (120, {"vehicles": 5})]
+    assert list(Embedding.objects.filter(item=video).values_list("frame", flat=True)) == [0]
+    assert _full(video)["$encord"]["frames"]["0"] == {"vehicles": 3, "clip": [0.5, 0.5]}
+
+    item_metadata_replace(user=admin, item=video, metadata={"$encord": {
+        "config": {"keyframe_mode": "seconds"}, "frames": {"2.5": {"clip": [1, 0]}, "4": {}}}})
+    assert list(Frame.objects.filter(item=video).values_list("frame", flat=True)) == [62, 100]
+    assert list(Embedding.objects.filter(item=video).values_list("frame", flat=True)) == [62]
+
+
+def test_legacy_keyframes_and_frame_lists(admin, folder):
+    video = _item(folder, "v.mp4", ItemType.VIDEO, fps=30.0, frame_count=90)
+    item_metadata_merge(user=admin, item=video, patch={"keyframes": [13, 17]})
+    assert list(Frame.objects.filter(item=video).values_list("frame", flat=True)) == [13, 17]
+    item_metadata_merge(user=admin, item=video, patch={"$encord": {"frames": [111, 119]}})
+    assert list(Frame.objects.filter(item=video).values_list("frame", flat=True)) == [13, 17, 111, 119]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_merges_on_the_same_items_lose_nothing(org, make_user):
+    admin = make_user(org, role="admin", email="admin@example.com")
+    folder = folder_create(user=admin, name="data", organisation=org)
+    items = [_item(folder, f"{i}.jpg") for i in range(20)]
+    errors = []
+
+    def merge(worker: int):
+        try:
+            for round_ in range(5):
+                items_metadata_write(user=admin, writes=[
+                    MetadataWrite(item.pk, {f"w{worker}r{round_}": worker}, merge=True) for item in items])
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=merge, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    expected = {f"w{w}r{r}": w for w in range(4) for r in range(5)}
+    assert all(_full(item) == expected for item in items)
+    assert MetadataChange.objects.count() == 20 * 4 * 5
+    connection.close()
