@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 TYPES = ("boolean", "number", "datetime", "uuid", "varchar", "text", "enum", "embedding", "geospatial")
 ALIASES = {"string": "varchar", "long_string": "text"}
 # The types the SDK calls scalars ("variant" hints). Only these can be re-typed, and only into each other.
@@ -225,16 +227,28 @@ def _check_enum(spec: KeySpec, value: Any):
     return None, (expected, _render(value))
 
 
+_VECTOR_ELEMENT_TYPES = frozenset({int, float})
+_FLOAT32_MAX = float(np.finfo(np.float32).max)  # pgvector stores float4: larger values would be infinite
+
+
 def _check_embedding(spec: KeySpec, value: Any):
     expected = f"embedding of {spec.size} numbers"
     if not isinstance(value, list | tuple):
         return None, (expected, _render(value))
     if len(value) != spec.size:
         return None, (expected, f"a list of {len(value)} values")
+    # Fast path, in C: embeddings are thousands of numbers per item and imports check millions.
+    if set(map(type, value)) <= _VECTOR_ELEMENT_TYPES:  # bool is its own type, so it never passes
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except OverflowError:
+            array = None
+        if array is not None and np.isfinite(array).all() and np.abs(array).max() <= _FLOAT32_MAX:
+            return array.tolist(), None
     for index, number in enumerate(value):
-        if not _finite_number(number):
+        if not _finite_number(number) or abs(float(number)) > _FLOAT32_MAX:
             return None, (expected, f"{_render(number)} at index {index}")
-    return [float(number) for number in value], None
+    return [float(number) for number in value], None  # pragma: no cover - the fast path took it
 
 
 def _check_geospatial(spec: KeySpec, value: Any):
@@ -297,7 +311,7 @@ def validate_metadata(
     if not isinstance(metadata, dict):
         message = f"metadata: expected a JSON object, got {_render(metadata)}"
         return metadata, [MetadataError("", "object", metadata, message)]
-    size = len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), default=repr).encode())
+    size = _json_size(metadata) if _json_size_bound(metadata) > max_bytes else 0
     if size > max_bytes:
         return metadata, [MetadataError(
             "", f"at most {max_bytes} bytes", size,
@@ -305,6 +319,40 @@ def validate_metadata(
         )]
     errors: list[MetadataError] = []
     return _validate_object(metadata, schema, prefix="", top_level=True, errors=errors), errors
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=repr).encode())
+
+
+_NUMBER_LIST_MIN = 32  # shorter lists are just encoded
+_NUMBER_JSON_MAX = 24  # bytes: the longest JSON a float can take (-1.2345678901234567e-308)
+
+
+def _json_size_bound(value: Any) -> int:
+    """An upper bound of the JSON size that costs little for embedding-heavy objects.
+
+    Long lists of plain numbers (embeddings) count 25 bytes per number instead of being encoded;
+    the rest is encoded once. The exact size is computed only when the bound is over the limit.
+    """
+    stripped, extra = _without_number_lists(value)
+    return _json_size(stripped) + extra
+
+
+def _without_number_lists(value: Any) -> tuple[Any, int]:
+    if isinstance(value, dict):
+        out, extra = {}, 0
+        for key, item in value.items():
+            out[key], more = _without_number_lists(item)
+            extra += more
+        return out, extra
+    if isinstance(value, list):
+        if len(value) >= _NUMBER_LIST_MIN and set(map(type, value)) <= _VECTOR_ELEMENT_TYPES:
+            return [], len(value) * (_NUMBER_JSON_MAX + 1)
+        if any(isinstance(item, dict | list) for item in value):
+            parts = [_without_number_lists(item) for item in value]
+            return [p for p, _ in parts], sum(e for _, e in parts)
+    return value, 0
 
 
 def _validate_object(obj: dict, schema: Schema, *, prefix: str, top_level: bool, errors: list) -> dict:

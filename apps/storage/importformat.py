@@ -233,10 +233,15 @@ def _scan_top_level(events) -> tuple[dict[str, bool], dict[str, int], int]:
     return options, counts, url_count
 
 
+_NESTING_EVENTS = frozenset({"start_map", "start_array", "end_map", "end_array"})
+
+
 def _count_entries(events) -> tuple[int, int]:
     """Consume one data array's events; count its entries and their objectUrl keys."""
     entries = urls = depth = 0
     for event, value in events:
+        if depth > 1 and event not in _NESTING_EVENTS:
+            continue  # a value deep inside an entry (e.g. an embedding's numbers): nothing to count
         if depth == 0:
             if event == "end_array":
                 return entries, urls
@@ -302,13 +307,18 @@ def _iter_entries(fileobj, origin, counts, start_index, limits) -> Iterator[Impo
         reader = _CountingReader(fileobj)
         # Floats straight from C are much faster than Decimals, but yajl then refuses integers
         # beyond 64 bits; when it does, the pass restarts with exact numbers where it stopped.
-        events = _ijson.parse(reader, use_float=not exact_numbers)
+        # Several data keys share one event stream, which the builders consume through Python
+        # (costly per event for embedding-heavy files); a file with one data key, the usual shape
+        # of large imports, is read straight from the file by the C builder.
+        source = _ijson.parse(reader, use_float=not exact_numbers) if len(counts) > 1 else None
         try:
             first_index = 0
             for data_key, count in counts.items():
                 if first_index + count > next_index:
                     position = max(next_index - first_index, 0)
-                    for raw in islice(_ijson.items(events, f"{data_key}.item"), position, count):
+                    builder = (_ijson.items(source, f"{data_key}.item") if source is not None
+                               else _ijson.items(reader, f"{data_key}.item", use_float=not exact_numbers))
+                    for raw in islice(builder, position, count):
                         yield _entry_from_raw(data_key, position, first_index + position, raw, limits, exact_numbers)
                         position += 1
                         next_index = first_index + position

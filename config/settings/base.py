@@ -160,3 +160,5 @@ LOUPE_STALE_JOB_SECONDS = env.get_int("LOUPE_STALE_JOB_SECONDS", 120)
 LOUPE_IMPORT_MAX_BYTES = env.get_int("LOUPE_IMPORT_MAX_BYTES", 2 * 1024**3)
 # Largest metadata object of one item, as JSON (the spec's default: 1 MiB).
 LOUPE_METADATA_MAX_BYTES = env.get_int("LOUPE_METADATA_MAX_BYTES", 1024 * 1024)
+# Imports of at least this many entries set embedding ANN indexes aside and rebuild them at the end.
+LOUPE_BULK_INDEX_THRESHOLD = env.get_int("LOUPE_BULK_INDEX_THRESHOLD", 100_000)

@@ -289,3 +289,43 @@ def test_embeddings_and_key_frames_are_stored_at_import(editor, folder, org, mak
     assert sorted(Embedding.objects.filter(item__import_job=job).values_list("frame", flat=True),
                   key=lambda f: -1 if f is None else f) == [None, 0, 120]
     assert metadata_with_vectors([stored_video])[stored_video.pk] == video["clientMetadata"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_large_loads_set_the_ann_index_aside_and_rebuild_it(org, make_user, settings):
+    from apps.metadata.models import Embedding, MetadataKey
+    from apps.metadata.services.schema import schema_key_add
+    from apps.metadata.vector_indexes import embedding_index_name
+
+    settings.LOUPE_BULK_INDEX_THRESHOLD = 3
+    admin = make_user(org, role="admin", email="orgadmin@example.com")
+    folder = folder_create(user=admin, name="big", organisation=org)
+    key = schema_key_add(user=admin, organisation=org, name="clip", type="embedding", size=2)
+    index_name = embedding_index_name(key)
+
+    def index_exists() -> bool:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [index_name])
+            return cursor.fetchone() is not None
+
+    seen_during_load = []
+    real_write = imports._write_batch
+
+    def spy(*args, **kwargs):
+        seen_during_load.append(index_exists())
+        return real_write(*args, **kwargs)
+
+    imports._write_batch = spy
+    try:
+        job = _run(admin, folder, {"images": [_image(i, clientMetadata={"clip": [1, i]}) for i in range(4)]})
+    finally:
+        imports._write_batch = real_write
+
+    assert (job.status, job.done) == ("DONE", 4)
+    assert seen_during_load and not any(seen_during_load)
+    assert index_exists()
+    assert MetadataKey.objects.get(pk=key.pk).bulk_loads == 0
+    assert job.suspended_index_keys == []
+    assert Embedding.objects.filter(key=key).count() == 4

@@ -51,6 +51,8 @@ class ImportJob(UUIDModel):
     failed = models.IntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
     error = models.TextField(blank=True, default="")
+    # Embedding keys whose ANN index this job set aside for its bulk load (rebuilt when it ends).
+    suspended_index_keys = models.JSONField(default=list, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -171,6 +171,7 @@ def import_job_run(*, job_id) -> ImportJob | None:
             job.upsert_metadata |= file_options.upsert_metadata
             if job.all_or_nothing and job.next_index == 0 and _precheck_fails(job, handle, counts):
                 return _finish(job, ImportJobStatus.ERROR, "Nothing was imported: the file has invalid entries.")
+            _suspend_indexes_for_bulk_load(job)
             handle.seek(0)
             finished = _run_batches(job, handle, counts)
     except ImportFileError as exc:
@@ -462,7 +463,23 @@ def _enqueue_leftover_processing(job: ImportJob) -> None:
         _enqueue_processing(singles, containers)
 
 
+def _suspend_indexes_for_bulk_load(job: ImportJob) -> None:
+    """Large loads set embedding ANN indexes aside and rebuild them at the end (see bulk_load)."""
+    if job.suspended_index_keys or (job.total or 0) < settings.LOUPE_BULK_INDEX_THRESHOLD:
+        return
+    from apps.metadata.services.bulk_load import embedding_indexes_suspend
+
+    job.suspended_index_keys = embedding_indexes_suspend(organisation_id=job.organisation_id)
+    ImportJob.objects.filter(pk=job.pk).update(suspended_index_keys=job.suspended_index_keys)
+
+
 def _finish(job: ImportJob, status: str, error: str) -> ImportJob | None:
+    if job.suspended_index_keys:
+        from apps.metadata.services.bulk_load import embedding_indexes_resume
+
+        embedding_indexes_resume(key_ids=job.suspended_index_keys)
+        ImportJob.objects.filter(pk=job.pk).update(suspended_index_keys=[])
+        job.suspended_index_keys = []
     updated = ImportJob.objects.filter(pk=job.pk).update(
         status=status, error=error, finished_at=timezone.now(), updated_at=timezone.now()
     )
