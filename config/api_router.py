@@ -7,6 +7,7 @@ from apps.core.api.views import ApiTokenViewSet, OrganisationViewSet, PublicKeyV
 from apps.metadata.api.items import (
     ItemFramesView, ItemMetadataHistoryView, ItemMetadataView, MetadataBulkView, MetadataChangeRevertView,
 )
+from apps.metadata.api.jobs import MetadataJobViewSet
 from apps.metadata.api.views import SchemaKeyViewSet, SchemaView
 from apps.storage.api.items import (
     IMPORT_ERRORS_CSV_RENDERERS, UUID_REGEX, FolderImportViewSet, FolderItemViewSet, ImportJobViewSet,
@@ -25,6 +26,7 @@ router.register("items", ItemViewSet, basename="item")
 router.register("imports", ImportJobViewSet, basename="import-job")
 router.register("integrations", IntegrationViewSet, basename="integration")
 router.register("metadata/schema/keys", SchemaKeyViewSet, basename="metadata-key")
+router.register("metadata/jobs", MetadataJobViewSet, basename="metadata-job")
 
 urlpatterns = [
     # Before the router: its format-suffix pattern for .../errors would otherwise answer .../errors.csv.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.metadata import views
+from apps.metadata import views, views_items
 
 app_name = "metadata"
 urlpatterns = [
@@ -11,4 +11,8 @@ urlpatterns = [
     path("schema/keys/<int:pk>/delete", views.key_soft_delete, name="key-delete"),
     path("schema/keys/<int:pk>/restore", views.key_restore, name="key-restore"),
     path("schema/keys/<int:pk>/hard-delete", views.key_hard_delete, name="key-hard-delete"),
+    path("items/<uuid:pk>/fields", views_items.item_metadata_merge_view, name="item-merge"),
+    path("items/<uuid:pk>/json", views_items.item_metadata_replace_view, name="item-replace"),
+    path("items/<uuid:pk>/history", views_items.item_metadata_history, name="item-history"),
+    path("items/<uuid:pk>/history/<int:change_pk>/revert", views_items.item_metadata_revert, name="item-revert"),
 ]

@@ -24,7 +24,6 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
-import json
 import mimetypes
 import os
 import re
@@ -42,6 +41,7 @@ from django.utils.http import content_disposition_header, http_date, parse_http_
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from apps.core.errors import ServiceValidationError
+from apps.metadata.views_items import item_metadata_context
 from apps.storage import selectors
 from apps.storage.fetching import FetchError, _open_confined, parse_object_url
 from apps.storage.forms import ItemForm, ItemMoveForm
@@ -532,13 +532,14 @@ def item_detail(request, pk):
     if request.htmx and request.htmx.target == "pdf-pager":
         return render(request, "storage/item.html#pdf-pager", {"item": item, **_pdf_context(request, item)})
     role = folder_role(user=request.user, folder=item.folder)
+    can_edit = FolderRole.rank(role) >= FolderRole.rank(FolderRole.EDITOR)
     children = list(item_children(item=item)) if item.is_container else []
     return render(request, "storage/item.html", {
         "item": item,
-        "can_edit": FolderRole.rank(role) >= FolderRole.rank(FolderRole.EDITOR),
+        "can_edit": can_edit,
         "breadcrumbs": selectors.folder_breadcrumbs(folder=item.folder),
         "facts": _facts(item),
-        "metadata_json": json.dumps(item.client_metadata, indent=2, ensure_ascii=False, sort_keys=True),
+        **item_metadata_context(request, item, can_edit=can_edit),  # metadata card, history, frame entries
         "rename_form": ItemForm(initial={"name": item.name, "description": item.description}),
         "move_form": ItemMoveForm(choices=_move_choices(request, item)),
         **_viewer_context(item, children),

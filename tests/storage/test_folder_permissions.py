@@ -7,9 +7,14 @@ for anyone who may not see it at all (its existence is not revealed). A refused 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from apps.core.models import OrganisationRole
+from apps.metadata.records import MetadataChange
+from apps.metadata.services.derived import metadata_with_vectors
+from apps.metadata.services.updates import item_metadata_merge
 from apps.storage.models import Folder, FolderMember, FolderRole, ImportJob, Item, ItemType
 from apps.storage.services.folders import folder_create, folder_member_set, folder_trash
 from apps.storage.services.integrations import integration_builtin_get_or_create
@@ -44,12 +49,14 @@ def world(transactional_db, org, make_user, api_for):
         for name, extra in [("a.jpg", {}), ("gone.jpg", {"deleted_at": "2026-01-01T00:00:00Z",
                                                           "trash_batch": "6f1f0c1e-0000-4000-8000-000000000001"})]
     )
+    item_metadata_merge(user=owner, item=item, patch={"site": "Algiers"})  # a change to read and revert
     job = ImportJob.objects.create(  # never sent to a worker: it stays PENDING
         organisation=org, folder=sub, integration=integration_builtin_get_or_create(organisation=org),
         created_by=owner, source="imports/matrix.json", file_name="matrix.json",
     )
     return {"owner": owner, "users": users, "top": top, "sub": sub, "trashed": trashed, "item": item,
-            "trashed_item": trashed_item, "job": job, "api_for": api_for}
+            "trashed_item": trashed_item, "job": job, "api_for": api_for,
+            "change": MetadataChange.objects.get(item=item)}
 
 
 def _snapshot():
@@ -57,7 +64,10 @@ def _snapshot():
         (str(f.pk), f.name, str(f.parent_id), bool(f.deleted_at)) for f in Folder.objects.all()
     ), sorted((str(m.folder_id), m.user_id, m.role) for m in FolderMember.objects.all()), sorted(
         (str(i.pk), i.name, str(i.folder_id), bool(i.deleted_at)) for i in Item.objects.all()
-    ), sorted((str(j.pk), j.status) for j in ImportJob.objects.all())
+    ), sorted((str(j.pk), j.status) for j in ImportJob.objects.all()), sorted(
+        (str(pk), json.dumps(metadata, sort_keys=True))
+        for pk, metadata in metadata_with_vectors(Item.objects.all()).items()
+    ), MetadataChange.objects.count()
 
 
 ACTIONS = {
@@ -98,6 +108,19 @@ ACTIONS = {
                202, FolderRole.EDITOR),
     "read_import": (lambda api, w: api.get(f"/api/v1/imports/{w['job'].pk}"), 200, FolderRole.VIEWER),
     "cancel_import": (lambda api, w: api.post(f"/api/v1/imports/{w['job'].pk}/cancel"), 200, FolderRole.EDITOR),
+    # metadata
+    "read_metadata": (lambda api, w: api.get(f"/api/v1/items/{w['item'].pk}/metadata"), 200, FolderRole.VIEWER),
+    "replace_metadata": (lambda api, w: api.put(f"/api/v1/items/{w['item'].pk}/metadata", json={"site": "Oran"}),
+                         200, FolderRole.EDITOR),
+    "merge_metadata": (
+        lambda api, w: api.patch(f"/api/v1/items/{w['item'].pk}/metadata", json={"site": None, "n": 1},
+                                 headers={"Content-Type": "application/merge-patch+json"}),
+        200, FolderRole.EDITOR),
+    "read_metadata_history": (lambda api, w: api.get(f"/api/v1/items/{w['item'].pk}/metadata/history"),
+                              200, FolderRole.VIEWER),
+    "revert_metadata": (
+        lambda api, w: api.post(f"/api/v1/items/{w['item'].pk}/metadata/history/{w['change'].pk}/revert"),
+        200, FolderRole.EDITOR),
 }
 
 EFFECTIVE_ROLE = {

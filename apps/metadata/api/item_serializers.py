@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.metadata.models_jobs import MetadataJobMode
 from apps.metadata.records import MetadataChange, MetadataChangeAction
 from apps.metadata.services.updates import BULK_MAX_ITEMS
 
-MODE_CHOICES = [("replace", "replace"), ("merge", "merge")]
+MODE_CHOICES = MetadataJobMode.choices  # the same two modes as metadata jobs (one enum in the OpenAPI schema)
 
 # One metadata object as OpenAPI sees it: any JSON object (the schema types its keys).
 METADATA_OBJECT = {"type": "object", "additionalProperties": True,

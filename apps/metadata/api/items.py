@@ -115,7 +115,8 @@ class MetadataBulkView(APIView):
             merge = data["mode"] == "merge"
             writes = [MetadataWrite(pk, metadata, merge=merge) for pk, metadata in data["items"].items()]
         else:
-            writes = [MetadataWrite(u["item"], u["metadata"], merge=u["mode"] == "merge") for u in data["updates"]]
+            writes = [MetadataWrite(update["item"], update["metadata"], merge=update["mode"] == "merge")
+                      for update in data["updates"]]
         changes = items_metadata_write(user=request.user, writes=writes)
         return Response({"results": BulkResultSerializer(changes, many=True).data})
 
@@ -171,9 +172,13 @@ class ItemFramesView(APIView):
         return Response(ItemFramesSerializer(item_frame_entries(item)).data)
 
 
-def item_frame_entries(item: Item) -> dict:
-    """Key and sampled frames of a video, each with its time and (key frames) its own metadata."""
-    metadata = metadata_with_vectors([item])[item.pk]
+def item_frame_entries(item: Item, *, metadata: dict | None = None) -> dict:
+    """Key and sampled frames of a video, each with its time and (key frames) its own metadata.
+
+    ``metadata`` is the item's full metadata when the caller already has it (else it is read).
+    """
+    if metadata is None:
+        metadata = metadata_with_vectors([item])[item.pk]
     rate, mode = frame_rules.encord_config(metadata)
     keys = frame_rules.key_frames(metadata, fps=item.fps)
     sampled = set(frame_rules.sampled_frames(rate=rate, fps=item.fps, frame_count=item.frame_count))
