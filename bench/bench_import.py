@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BENCH_DB = "loupe_bench"
+BENCH_DB = os.environ.get("LOUPE_BENCH_DB", "loupe_bench")  # a separate name lets benchmarks run side by side
 
 
 def _bench_env() -> dict:
