@@ -59,9 +59,9 @@ def main() -> int:
     started_at = time.monotonic()
     services = _start_services()
     _manage("migrate", "--noinput", "-v", "0")
-    _manage("bootstrap")
     host = env.get_str("LOUPE_HOST", "127.0.0.1")
     port = env.get_int("LOUPE_PORT", 8000)
+    _manage("bootstrap", "--url", f"http://{host}:{port}/")
     concurrency = env.get_int("LOUPE_WORKER_CONCURRENCY", max(2, os.cpu_count() or 1))
     processes = [
         subprocess.Popen(

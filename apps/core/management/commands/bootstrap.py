@@ -14,9 +14,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--email", default="admin@loupe.local")
+        parser.add_argument("--url", default="http://127.0.0.1:8000/", help="where Loupe will answer")
 
     @transaction.atomic
-    def handle(self, *args, email, **options):
+    def handle(self, *args, email, url, **options):
         org = organisation_default_get_or_create()
         if User.objects.exists():
             return
@@ -25,5 +26,5 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"\nCreated the administrator of '{org.name}':\n"
             f"    email:    {email}\n    password: {password}\n"
-            "Log in at http://127.0.0.1:8000/ and change the password in the admin (/admin/).\n"
+            f"Log in at {url} and change the password in the admin ({url.rstrip('/')}/admin/).\n"
         ))
