@@ -88,3 +88,27 @@ def local_secret_key() -> str:
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def s3_storage_options() -> dict | None:
+    """``S3Storage`` options for media storage when ``LOUPE_S3_BUCKET`` is set, else None (local files).
+
+    ``LOUPE_S3_ENDPOINT_URL`` (blank: AWS), ``LOUPE_S3_REGION``, ``LOUPE_S3_ACCESS_KEY_ID``,
+    ``LOUPE_S3_SECRET_ACCESS_KEY`` and ``LOUPE_S3_PREFIX`` (a key prefix, default none) complete it.
+    Objects stay private (no ACL) and are served through presigned URLs; a name never overwrites.
+    """
+    bucket = get_str("LOUPE_S3_BUCKET")
+    if not bucket:
+        return None
+    return {
+        "bucket_name": bucket,
+        "endpoint_url": get_str("LOUPE_S3_ENDPOINT_URL") or None,
+        "region_name": get_str("LOUPE_S3_REGION") or None,
+        "access_key": get_str("LOUPE_S3_ACCESS_KEY_ID") or None,
+        "secret_key": get_str("LOUPE_S3_SECRET_ACCESS_KEY") or None,
+        # S3Storage refuses a location with a leading slash; "loupe/" and "/loupe" mean "loupe".
+        "location": get_str("LOUPE_S3_PREFIX").strip("/"),
+        "default_acl": None,
+        "querystring_auth": True,
+        "file_overwrite": False,
+    }

@@ -89,8 +89,13 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static", ("vendor", BASE_DIR / "node_modules")]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.get_str("LOUPE_MEDIA_ROOT", str(VAR_DIR / "media"))
+# Uploads, previews and renders: S3-compatible storage when LOUPE_S3_BUCKET is set, else MEDIA_ROOT.
+_S3_STORAGE_OPTIONS = env.s3_storage_options()
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": (
+        {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _S3_STORAGE_OPTIONS}
+        if _S3_STORAGE_OPTIONS else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 

@@ -9,7 +9,7 @@ if not SECRET_KEY:
     raise RuntimeError("DJANGO_SECRET_KEY must be set in production")
 DEBUG = False
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": STORAGES["default"],  # noqa: F405 - base picks S3 when LOUPE_S3_BUCKET is set
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 SESSION_COOKIE_SECURE = env.get_bool("DJANGO_SECURE_COOKIES", True)

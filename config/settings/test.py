@@ -30,3 +30,5 @@ LOUPE_FETCH_TIMEOUT_S = 5.0
 TEST_RUN_ID = os.environ.setdefault("LOUPE_TEST_RUN_ID", str(os.getpid()))
 DATABASES["default"]["TEST"] = {"NAME": f"test_loupe_{TEST_RUN_ID}"}  # noqa: F405
 CELERY_TASK_DEFAULT_QUEUE = f"loupe-test-{TEST_RUN_ID}"
+# Uploads in tests go to local files unless a test overrides STORAGES (tests/storage/test_uploads_s3.py).
+STORAGES = {**STORAGES, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}}  # noqa: F405

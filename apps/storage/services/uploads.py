@@ -1,10 +1,14 @@
 """Uploads: files sent through Loupe itself, stored in media storage and registered like an import.
 
 ``upload_create`` checks every file (type, size) before it writes any, stores each one under
-``uploads/<folder uuid>/<new uuid>/<safe file name>``, and registers them through the same import
-job as a JSON registration (``import_job_create_from_data`` with ``file://`` URLs of the stored
-files), so uploads get the same job, counters, probing and previews. ``MEDIA_ROOT/uploads`` is one
-of the fetch policy's local roots (``fetch_policy()``), which is what lets the workers read them.
+``uploads/<folder uuid>/<new uuid>/<safe file name>`` in Django's default storage, and registers them
+through the same import job as a JSON registration (``import_job_create_from_data``), so uploads get
+the same job, counters, probing and previews. ``stored_upload_location`` decides the URLs:
+
+* local media storage: ``file://`` URLs under the built-in integration; ``MEDIA_ROOT/uploads`` is one
+  of the fetch policy's local roots (``fetch_policy()``), which is what lets the workers read them;
+* S3-compatible storage (``LOUPE_S3_BUCKET``): ``s3://<bucket>/<key>`` URLs under the organisation's
+  "Loupe storage" integration, which carries the storage's own endpoint, region and keys.
 
 A refused request leaves nothing behind: a refusal happens before the first write, and a failure
 after it deletes what was written.
@@ -23,16 +27,20 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils.text import get_valid_filename
+from storages.backends.s3 import S3Storage
+from storages.utils import safe_join
 
 from apps.core.errors import ServiceValidationError
-from apps.core.models import User
-from apps.storage.models import Folder, FolderRole, ImportJob
+from apps.core.models import Organisation, User
+from apps.storage.models import Folder, FolderRole, ImportJob, StorageIntegration, StorageIntegrationKind
 from apps.storage.permissions import folder_require
 from apps.storage.services.imports import import_job_create_from_data
+from apps.storage.services.integrations import integration_s3_create
 
 logger = logging.getLogger(__name__)
 
 UPLOAD_PREFIX = "uploads"
+STORAGE_INTEGRATION_NAME = "Loupe storage"  # the S3 integration uploads in S3 media storage are read through
 FILENAME_MAX = 150  # characters of the stored name; the item's title keeps the same name
 SNIFF_BYTES = 512  # enough for every signature below (DICOM's "DICM" sits at offset 128)
 
@@ -185,13 +193,52 @@ def _registration(checked: list[_Checked], urls: dict[str, str]) -> dict:
     return data
 
 
-def _stored_url(storage_name: str) -> str:
-    """The file:// URL workers read; only a local filesystem storage can hand one out."""
+def stored_upload_location(*, organisation: Organisation, name: str) -> tuple[str, StorageIntegration | None]:
+    """The URL a file stored in default storage under ``name`` is registered with, and its integration.
+
+    S3 media storage: ``s3://<bucket>/<prefix/><name>`` and the organisation's "Loupe storage" S3
+    integration (created on first use with the storage's endpoint, region and keys). Local media
+    storage: the file's ``file://`` URL and None (the built-in integration). Any other storage is refused.
+    """
+    storage = default_storage
+    if isinstance(storage, S3Storage):  # default_storage is lazy; isinstance sees the wrapped class
+        key = safe_join(storage.location, name)
+        return f"s3://{storage.bucket_name}/{key}", _storage_integration(organisation, storage)
     try:
-        path = default_storage.path(storage_name)
+        path = storage.path(name)
     except NotImplementedError as exc:
-        raise ServiceValidationError({"files": "Uploads need a local media storage (MEDIA_ROOT)."}) from exc
-    return Path(path).resolve().as_uri()
+        message = "Uploads need local (MEDIA_ROOT) or S3 media storage."
+        raise ServiceValidationError({"files": message}) from exc
+    return Path(path).resolve().as_uri(), None
+
+
+def _storage_integration(organisation: Organisation, storage: S3Storage) -> StorageIntegration:
+    """The organisation's "Loupe storage" integration, created with ``storage``'s settings if missing."""
+    # Workers never fall back to the server's own AWS identity, so items without keys could not be read.
+    if not (storage.access_key and storage.secret_key):
+        raise ServiceValidationError({"files": (
+            "Uploads to S3 media storage need LOUPE_S3_ACCESS_KEY_ID and LOUPE_S3_SECRET_ACCESS_KEY.")})
+    integration = _storage_integration_get(organisation)
+    if integration is None:
+        try:
+            return integration_s3_create(
+                organisation=organisation, name=STORAGE_INTEGRATION_NAME,
+                endpoint_url=storage.endpoint_url or "", region=storage.region_name or "",
+                access_key_id=storage.access_key, secret_access_key=storage.secret_key,
+            )
+        except ServiceValidationError:
+            integration = _storage_integration_get(organisation)  # a concurrent upload created it first
+            if integration is None:
+                raise
+    if integration.kind != StorageIntegrationKind.S3 or integration.client_only:
+        raise ServiceValidationError({"files": (
+            f"The storage integration '{STORAGE_INTEGRATION_NAME}' is not a readable S3 integration; "
+            "rename it so uploads can use that name.")})
+    return integration
+
+
+def _storage_integration_get(organisation: Organisation) -> StorageIntegration | None:
+    return StorageIntegration.objects.filter(organisation=organisation, name=STORAGE_INTEGRATION_NAME).first()
 
 
 def _job_file_name(checked: list[_Checked]) -> str:
@@ -214,14 +261,16 @@ def upload_create(*, user: User, folder: Folder, files: list) -> ImportJob:
     checked = _check_files(folder=folder, files=list(files))
     written: list[str] = []
     try:
-        urls = {}
+        urls, integration = {}, None
         for item in checked:
             stored = default_storage.save(item.storage_name, item.upload)
             written.append(stored)
-            urls[item.storage_name] = _stored_url(stored)
+            urls[item.storage_name], integration = stored_upload_location(
+                organisation=folder.organisation, name=stored)
         with transaction.atomic():
             job = import_job_create_from_data(
-                user=user, folder=folder, data=_registration(checked, urls), file_name=_job_file_name(checked)
+                user=user, folder=folder, data=_registration(checked, urls),
+                file_name=_job_file_name(checked), integration=integration,
             )
     except BaseException:
         _delete_written(written)
@@ -234,7 +283,12 @@ def _delete_written(names: list[str]) -> None:
     for name in names:
         try:
             default_storage.delete(name)
-            directory = Path(default_storage.path(name)).parent
-            directory.rmdir()  # the per-file uuid directory, empty now
-        except (OSError, NotImplementedError):
-            logger.warning("could not remove %s after a failed upload", name)
+        except Exception:  # cleanup after a failure must not hide it (OSError locally, botocore on S3)
+            logger.warning("could not remove %s after a failed upload", name, exc_info=True)
+            continue
+        try:
+            Path(default_storage.path(name)).parent.rmdir()  # the per-file uuid directory, empty now
+        except NotImplementedError:
+            pass  # object storage has no directories
+        except OSError:
+            logger.warning("could not remove the directory of %s after a failed upload", name)
