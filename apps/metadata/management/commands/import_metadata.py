@@ -61,7 +61,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="the CSV or JSON metadata file")
-        parser.add_argument("--folder", help="folder uuid, or its path such as site-1/cam-2 (default: the organisation)")
+        parser.add_argument("--folder",
+                            help="folder uuid, or its path such as site-1/cam-2 (default: the whole organisation)")
         parser.add_argument("--mode", choices=MetadataJobMode.values, default="",
                             help="merge (JSON merge-patch) or replace; default: the file's own, else merge")
         parser.add_argument("--match", choices=MetadataJobMatch.values, default="",
