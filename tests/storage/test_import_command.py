@@ -137,7 +137,7 @@ def _wait_in_db(job: ImportJob) -> None:
     (["--folder", "site-1/cam-2", "--user", "nobody@example.com"], "No active user with email 'nobody@example.com'."),
     (["--folder", "site-1/cam-2", "--user", "editor@example.com", "--organisation", "Other"],
      "editor@example.com is not in an organisation named 'Other'."),
-    (["--folder", "site-1/cam-2"], "There is no superuser to import as; name a user with --user <email>."),
+    (["--folder", "site-1/cam-2"], "There is no superuser to act as; name a user with --user <email>."),
 ])
 def test_bad_arguments_are_a_command_error_with_code_2(tmp_path, editor, cam, args, message):
     path = _file(tmp_path, {"images": [_image(0)]})

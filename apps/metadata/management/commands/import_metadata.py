@@ -6,49 +6,23 @@ the job ends in ERROR or is cancelled, 2 for bad arguments.
 
 from __future__ import annotations
 
-import time
-import uuid
 from pathlib import Path
 
 from django.core.exceptions import PermissionDenied
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 from django.http import Http404
-from django.utils import timezone
 
+from apps.core import job_cli
 from apps.core.errors import ServiceValidationError
-from apps.core.models import User
-from apps.core.selectors import organisation_list
 from apps.metadata.models_jobs import MetadataJob, MetadataJobMatch, MetadataJobMode, MetadataJobStatus
 from apps.metadata.services.jobs import metadata_job_create
-from apps.storage.models import Folder
-from apps.storage.permissions import folder_get_for
-from apps.storage.selectors import folder_breadcrumbs, folder_by_path
 
-POLL_SECONDS = 0.5  # a progress redraw twice a second; each poll is one primary-key read
-BAR_WIDTH = 30
-ERRORS_SHOWN = 20
-JOB_FAILED = 1
-BAD_ARGUMENTS = 2
-
-
-def _bad(message: str) -> CommandError:
-    return CommandError(message, returncode=BAD_ARGUMENTS)
-
-
-def progress_line(job: MetadataJob, now) -> str:
+def progress_line(job: MetadataJob, now=None) -> str:
     """``[#####-----]  50% 5,000/10,000 | done 4,990, failed 10, pending 5,000 | 12,345 rows/s``."""
-    if job.total is None:
-        state = "waiting for a worker" if job.status == MetadataJobStatus.PENDING else "reading the file"
-        return f"[{'-' * BAR_WIDTH}]    - {state}"
-    processed = job.done + job.failed
-    fraction = processed / job.total if job.total else 1.0
-    filled = min(int(BAR_WIDTH * fraction), BAR_WIDTH)
-    elapsed = ((job.finished_at or now) - job.started_at).total_seconds() if job.started_at else 0.0
-    rate = processed / elapsed if elapsed > 0 else 0.0
-    return (
-        f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {fraction:4.0%} {processed:,}/{job.total:,} | "
-        f"done {job.done:,}, failed {job.failed:,}, pending {job.pending:,} | {rate:,.0f} rows/s"
+    return job_cli.progress_line(
+        job, processed=job.done + job.failed, unit="rows", now=now,
+        counts=f"done {job.done:,}, failed {job.failed:,}, pending {job.pending:,}",
     )
 
 
@@ -74,14 +48,14 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         path = Path(options["file"])
         if not path.is_file():
-            raise _bad(f"No such file: {path}")
-        user = _user(options["user"])
+            raise job_cli.bad(f"No such file: {path}")
+        user = job_cli.acting_user(options["user"])
         folder, organisation = None, None
         if options["folder"]:
-            folder = _folder(user, options["folder"], options["organisation"])
+            folder = job_cli.folder_argument(user, options["folder"], options["organisation"])
         else:
-            organisation = _organisation(user, options["organisation"])
-        scope = f"{_folder_path(folder)} and below" if folder else f"the folders of {organisation.name}"
+            organisation = job_cli.acting_organisation(user, options["organisation"])
+        scope = f"{job_cli.folder_path(folder)} and below" if folder else f"the folders of {organisation.name}"
         try:
             with path.open("rb") as handle:
                 job = metadata_job_create(
@@ -89,9 +63,9 @@ class Command(BaseCommand):
                     organisation=organisation, mode=options["mode"], match=options["match"],
                 )
         except (PermissionDenied, Http404) as exc:
-            raise _bad(f"{user.email} may not change metadata in {scope}: {exc}") from exc
+            raise job_cli.bad(f"{user.email} may not change metadata in {scope}: {exc}") from exc
         except ServiceValidationError as exc:
-            raise _bad("; ".join(f"{key}: {' '.join(value)}" for key, value in exc.message_dict.items())) from exc
+            raise job_cli.bad("; ".join(f"{key}: {' '.join(value)}" for key, value in exc.message_dict.items())) from exc
         self.stdout.write(f"Queued metadata job {job.pk} of {path.name} for {scope}.")
         if options["no_wait"]:
             self.stdout.write(f"Not waiting; follow it at /api/v1/metadata/jobs/{job.pk}")
@@ -99,34 +73,15 @@ class Command(BaseCommand):
         job = self._watch(job)
         self._summary(job)
         if job.status == MetadataJobStatus.ERROR:
-            raise CommandError(f"The metadata job failed: {job.error}", returncode=JOB_FAILED)
+            raise CommandError(f"The metadata job failed: {job.error}", returncode=job_cli.JOB_FAILED)
         if job.status == MetadataJobStatus.CANCELLED:
-            raise CommandError("The metadata job was cancelled.", returncode=JOB_FAILED)
+            raise CommandError("The metadata job was cancelled.", returncode=job_cli.JOB_FAILED)
 
     def _watch(self, job: MetadataJob) -> MetadataJob:
-        """Poll until the job ends: one redrawn line on a terminal, a line per change otherwise."""
-        live = self.stdout.isatty()
-        shown = None
-        try:
-            while True:
-                job = MetadataJob.objects.get(pk=job.pk)
-                state = (job.status, job.total, job.done, job.failed)
-                if live:
-                    self.stdout.write(f"\r{progress_line(job, timezone.now())}\x1b[K", ending="")
-                    self.stdout.flush()
-                elif state != shown:
-                    self.stdout.write(progress_line(job, timezone.now()))
-                shown = state
-                if job.is_finished:
-                    break
-                time.sleep(POLL_SECONDS)
-        except KeyboardInterrupt:
-            raise CommandError(
-                f"\nStopped watching; the job goes on: /api/v1/metadata/jobs/{job.pk}", returncode=JOB_FAILED
-            ) from None
-        if live:
-            self.stdout.write("")
-        return job
+        return job_cli.watch(
+            self.stdout, fetch=lambda: MetadataJob.objects.get(pk=job.pk), line=progress_line,
+            state=lambda j: (j.status, j.total, j.done, j.failed), api_url=f"/api/v1/metadata/jobs/{job.pk}",
+        )
 
     def _summary(self, job: MetadataJob) -> None:
         self.stdout.write(
@@ -135,57 +90,9 @@ class Command(BaseCommand):
         )
         if not job.failed:
             return
-        shown = min(job.failed, ERRORS_SHOWN)
+        shown = min(job.failed, job_cli.ERRORS_SHOWN)
         self.stdout.write(f"Errors (first {shown} of {job.failed:,}):" if job.failed > shown else "Errors:")
-        for error in job.errors.all()[:ERRORS_SHOWN]:
+        for error in job.errors.all()[:job_cli.ERRORS_SHOWN]:
             self.stdout.write(f"  row {error.row} ({error.location}): {error.reason}")
         if job.failed > shown:
-            self.stdout.write(f"  ... all of them: /api/v1/metadata/jobs/{job.pk}?errors_after={ERRORS_SHOWN}")
-
-
-def _user(email: str | None) -> User:
-    if email:
-        user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
-        if user is None:
-            raise _bad(f"No active user with email {email!r}.")
-        return user
-    user = User.objects.filter(is_superuser=True, is_active=True).order_by("date_joined", "pk").first()
-    if user is None:
-        raise _bad("There is no superuser to act as; name a user with --user <email>.")
-    return user
-
-
-def _organisation(user: User, name: str | None):
-    organisations = organisation_list(user=user).order_by("name")
-    if name:
-        organisation = organisations.filter(name=name).first()
-        if organisation is None:
-            raise _bad(f"{user.email} is not in an organisation named {name!r}.")
-        return organisation
-    names = list(organisations.values_list("name", flat=True)[:20])
-    if len(names) != 1:
-        raise _bad(f"{user.email} belongs to no organisation." if not names else
-                   f"{user.email} belongs to several organisations; name one with --organisation "
-                   f"({', '.join(names)}).")
-    return organisations.get()
-
-
-def _folder(user: User, value: str, organisation_name: str | None) -> Folder:
-    try:
-        pk = uuid.UUID(value)
-    except ValueError:
-        pk = None
-    if pk is not None:
-        try:
-            return folder_get_for(user=user, pk=pk)
-        except Http404:
-            raise _bad(f"No folder {value} that {user.email} can see.") from None
-    organisation = _organisation(user, organisation_name)
-    folder = folder_by_path(user=user, organisation=organisation, path=value)
-    if folder is None:
-        raise _bad(f"No folder at path '{value}' in {organisation.name} that {user.email} can see.")
-    return folder
-
-
-def _folder_path(folder: Folder) -> str:
-    return "/".join(f.name for f in folder_breadcrumbs(folder=folder))
+            self.stdout.write(f"  ... all of them: /api/v1/metadata/jobs/{job.pk}?errors_after={job_cli.ERRORS_SHOWN}")
