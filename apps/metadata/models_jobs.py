@@ -7,19 +7,11 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from apps.core.jobs import JobStatus
 from apps.core.models import Organisation, UUIDModel
 
 
-class MetadataJobStatus(models.TextChoices):
-    PENDING = "PENDING", "Pending"
-    RUNNING = "RUNNING", "Running"
-    DONE = "DONE", "Done"
-    ERROR = "ERROR", "Error"
-    CANCELLED = "CANCELLED", "Cancelled"
-
-    @classmethod
-    def finished(cls) -> frozenset[str]:
-        return frozenset({cls.DONE, cls.ERROR, cls.CANCELLED})
+MetadataJobStatus = JobStatus  # the lifecycle every Loupe job shares (apps.core.jobs)
 
 
 class MetadataJobMode(models.TextChoices):

@@ -44,6 +44,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from apps.core.errors import ServiceValidationError
+from apps.core.jobs import job_cancel_request
 from apps.core.models import OrganisationMember, OrganisationRole
 from apps.metadata.models_jobs import (
     MetadataJob, MetadataJobError, MetadataJobFormat, MetadataJobMatch, MetadataJobMode, MetadataJobStatus,
@@ -353,16 +354,7 @@ def metadata_job_cancel(*, user, job: MetadataJob) -> MetadataJob:
     Chunks already committed stay applied (each is a normal, revertible metadata change).
     """
     _require_job_editor(user=user, job=job)
-    with transaction.atomic():
-        job = MetadataJob.objects.select_for_update(of=("self",)).select_related("folder").get(pk=job.pk)
-        if job.is_finished:
-            return job
-        job.cancel_requested = True
-        if job.status == MetadataJobStatus.PENDING:
-            job.status = MetadataJobStatus.CANCELLED
-            job.finished_at = timezone.now()
-        job.save(update_fields=["cancel_requested", "status", "finished_at", "updated_at"])
-    return job
+    return job_cancel_request(model=MetadataJob, pk=job.pk, related=("folder",))
 
 
 # --------------------------------------------------------------------------- running

@@ -6,21 +6,13 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.core.jobs import JobStatus
 from apps.core.models import Organisation, UUIDModel
 from apps.storage.models.folders import Folder
 from apps.storage.models.integrations import StorageIntegration
 
 
-class ImportJobStatus(models.TextChoices):
-    PENDING = "PENDING", "Pending"
-    RUNNING = "RUNNING", "Running"
-    DONE = "DONE", "Done"
-    ERROR = "ERROR", "Error"
-    CANCELLED = "CANCELLED", "Cancelled"
-
-    @classmethod
-    def finished(cls) -> frozenset[str]:
-        return frozenset({cls.DONE, cls.ERROR, cls.CANCELLED})
+ImportJobStatus = JobStatus  # the lifecycle every Loupe job shares (apps.core.jobs)
 
 
 class ImportJob(UUIDModel):

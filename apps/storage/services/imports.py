@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.errors import ServiceValidationError
+from apps.core.jobs import job_cancel_request
 from apps.core.models import User
 from apps.storage import importformat
 from apps.storage.importformat import EntryError, ImportEntry, ImportFileError
@@ -120,16 +121,7 @@ def import_job_create_from_data(*, user: User, folder: Folder, data: dict, **opt
 def import_job_cancel(*, user: User, job: ImportJob) -> ImportJob:
     """Ask a job to stop after its current batch; a job not yet started is cancelled at once."""
     folder_require(user=user, folder=job.folder, role=FolderRole.EDITOR)
-    with transaction.atomic():
-        job = ImportJob.objects.select_for_update().get(pk=job.pk)
-        if job.is_finished:
-            return job
-        job.cancel_requested = True
-        if job.status == ImportJobStatus.PENDING:
-            job.status = ImportJobStatus.CANCELLED
-            job.finished_at = timezone.now()
-        job.save(update_fields=["cancel_requested", "status", "finished_at", "updated_at"])
-    return job
+    return job_cancel_request(model=ImportJob, pk=job.pk, related=("folder",))
 
 
 # --------------------------------------------------------------------------- running
