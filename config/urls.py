@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core import views as core_views
+from apps.encord_compat.views.legacy import LegacyRpcView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,6 +16,9 @@ urlpatterns = [
     path("api/v1/", include("config.api_router")),
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("v2/public/", include("apps.encord_compat.urls")),
+    path("public", LegacyRpcView.as_view()),
+    path("public/user", LegacyRpcView.as_view()),
     path("metadata/", include("apps.metadata.urls")),
     path("", include("apps.storage.urls")),
 ]

@@ -1,0 +1,141 @@
+"""What every Encord route shares: authentication, ``{"message"}`` errors, and query parameters.
+
+The SDK treats any status but 200/204 as an error and shows ``message``; 401/403/404/400 become its
+AuthenticationError / AuthorisationError / ResourceNotFoundError / InvalidArgumentsError.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.encord_compat.authentication import V2_AUTHENTICATION
+
+TRUE_VALUES = {"true", "1", "yes"}
+FALSE_VALUES = {"false", "0", "no", ""}
+
+
+def _validation_message(exc: DjangoValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return "; ".join(f"{field}: {' '.join(messages)}" if field not in ("__all__", "detail") else " ".join(messages)
+                         for field, messages in exc.message_dict.items())
+    return " ".join(exc.messages)
+
+
+def _drf_message(detail) -> str:
+    if isinstance(detail, dict):
+        return "; ".join(f"{key}: {_drf_message(value)}" for key, value in detail.items())
+    if isinstance(detail, list):
+        return " ".join(_drf_message(value) for value in detail)
+    return str(detail)
+
+
+def encord_exception_handler(exc, context):
+    """Every refusal as ``{"message": ...}`` with the status the SDK maps to its exceptions."""
+    headers = {}
+    if isinstance(exc, DjangoValidationError):
+        code, message = status.HTTP_400_BAD_REQUEST, _validation_message(exc)
+    elif isinstance(exc, Http404 | exceptions.NotFound):
+        code, message = status.HTTP_404_NOT_FOUND, str(exc) or "Not found."
+    elif isinstance(exc, DjangoPermissionDenied):
+        code, message = status.HTTP_403_FORBIDDEN, str(exc) or "You are not allowed to do this."
+    elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        code, message = status.HTTP_401_UNAUTHORIZED, _drf_message(exc.detail)
+    elif isinstance(exc, exceptions.APIException):
+        code, message = exc.status_code, _drf_message(exc.detail)
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+    else:
+        return None
+    return Response({"message": message}, status=code, headers=headers)
+
+
+class EncordView(APIView):
+    """Base of the ``/v2/public/`` routes: signed or bearer requests, JSON in and out."""
+
+    authentication_classes = V2_AUTHENTICATION
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    schema = None  # the Encord protocol is documented in spec/encord-compat.md, not in Loupe's OpenAPI
+
+    def get_exception_handler(self):
+        return encord_exception_handler
+
+
+def param(request, name: str, default=None):
+    """A query parameter by its camelCase name, or its snake_case spelling."""
+    query = request.query_params
+    if name in query:
+        return query[name]
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+    return query.get(snake, default)
+
+
+def param_list(request, name: str) -> list[str]:
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+    return request.query_params.getlist(name) or request.query_params.getlist(snake)
+
+
+def param_bool(request, name: str, default: bool | None = False) -> bool | None:
+    """``True``/``False`` as the SDK sends them (any case); anything else is a 400."""
+    raw = param(request, name)
+    if raw is None:
+        return default
+    if raw.lower() in TRUE_VALUES:
+        return True
+    if raw.lower() in FALSE_VALUES:
+        return False
+    raise exceptions.ValidationError({name: f"expected True or False, got {raw!r}"})
+
+
+def param_int(request, name: str, default: int, *, low: int, high: int) -> int:
+    raw = param(request, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise exceptions.ValidationError({name: f"expected an integer, got {raw!r}"}) from exc
+    if not low <= value <= high:
+        raise exceptions.ValidationError({name: f"must be between {low} and {high}, got {value}"})
+    return value
+
+
+def body_get(data: dict, name: str, default=None):
+    """A body field by camelCase name or snake_case spelling."""
+    if name in data:
+        return data[name]
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+    return data.get(snake, default)
+
+
+def as_uuid(value, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise exceptions.ValidationError({what: f"not a UUID: {value!r}"}) from exc
+
+
+def path_uuid(value, what: str) -> uuid.UUID:
+    """A UUID from the path; anything else names nothing, so 404."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise Http404(f"No such {what}.") from exc
+
+
+def body_object(request) -> dict:
+    data = request.data
+    if not isinstance(data, dict):
+        raise exceptions.ValidationError("The body must be a JSON object.")
+    return data

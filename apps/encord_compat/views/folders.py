@@ -1,0 +1,154 @@
+"""``storage/folders`` routes: list, create, get, update (one or bundled), move, delete, subfolders."""
+
+from __future__ import annotations
+
+import json
+
+from django.db import transaction
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+from apps.core.selectors import organisation_list
+from apps.encord_compat.base import (
+    EncordView, as_uuid, body_get, body_object, param, param_bool, param_int, path_uuid,
+)
+from apps.encord_compat.paging import MAX_PAGE_SIZE, keyset_page, sort_field
+from apps.encord_compat.wire import folder_wire
+from apps.storage import selectors
+from apps.storage.models import Folder, FolderRole
+from apps.storage.permissions import folder_get_for, folder_role
+from apps.storage.services import folders as folder_services
+
+BUNDLE_MAX = 1000
+
+
+def folder_for(request, folder_uuid, role: str = FolderRole.VIEWER) -> Folder:
+    return folder_get_for(user=request.user, pk=path_uuid(folder_uuid, "folder"), role=role)
+
+
+def folder_response(request, folder: Folder) -> dict:
+    return folder_wire(folder, role=folder_role(user=request.user, folder=folder))
+
+
+def _metadata_object(value, field: str) -> dict | None:
+    """``clientMetadata``: a JSON string on create (as the SDK sends it) or an object on update."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise exceptions.ValidationError({field: "not valid JSON"}) from exc
+    if not isinstance(value, dict):
+        raise exceptions.ValidationError({field: "must be a JSON object"})
+    return value
+
+
+def folders_page(request, queryset) -> Response:
+    """A page of folders with the SDK's listing parameters (search, order, desc, pageSize, pageToken)."""
+    search = param(request, "search")
+    if search:
+        queryset = queryset.filter(name__icontains=search)
+    if param_bool(request, "datasetSynced", default=None):
+        queryset = queryset.none()  # no folder mirrors a dataset yet
+    rows, token = keyset_page(
+        queryset, field=sort_field(param(request, "order")), desc=param_bool(request, "desc"),
+        page_size=param_int(request, "pageSize", 100, low=1, high=MAX_PAGE_SIZE), token=param(request, "pageToken"),
+    )
+    return Response({"results": [folder_response(request, folder) for folder in rows], "nextPageToken": token})
+
+
+def _organisation_for_new_folder(user):
+    organisations = organisation_list(user=user)
+    if organisations.count() != 1:
+        raise exceptions.ValidationError(
+            "You belong to several organisations; create the folder under a parent folder of the one you mean."
+            if organisations.exists() else "You do not belong to any organisation."
+        )
+    return organisations.get()
+
+
+class FoldersView(EncordView):
+    def get(self, request):
+        """``list_storage_folders``: top-level folders you can see."""
+        return folders_page(request, selectors.folder_list(user=request.user, top_level=True))
+
+    def post(self, request):
+        """``create_storage_folder``: ``{name, description, parent, clientMetadata: "<json>"}``."""
+        data = body_object(request)
+        parent_id = body_get(data, "parent")
+        parent = folder_get_for(user=request.user, pk=as_uuid(parent_id, "parent")) if parent_id else None
+        folder = folder_services.folder_create(
+            user=request.user, name=body_get(data, "name") or "", parent=parent,
+            organisation=None if parent else _organisation_for_new_folder(request.user),
+            description=body_get(data, "description") or "",
+            client_metadata=_metadata_object(body_get(data, "clientMetadata"), "clientMetadata"),
+        )
+        return Response(folder_response(request, folder))
+
+
+class FolderSearchView(EncordView):
+    def get(self, request):
+        """``find_storage_folders``: every folder you can see, at any depth."""
+        return folders_page(request, selectors.folder_list(user=request.user))
+
+
+class FolderView(EncordView):
+    def get(self, request, folder_uuid):
+        return Response(folder_response(request, folder_for(request, folder_uuid)))
+
+    def patch(self, request, folder_uuid):
+        """``folder.update(name=, description=, client_metadata=)`` without a bundle."""
+        folder = folder_for(request, folder_uuid)
+        folder = _folder_patch(request.user, folder, body_object(request))
+        return Response(folder_response(request, folder))
+
+    def delete(self, request, folder_uuid):
+        """``folder.delete()``: the folder and everything in it go to the trash (restorable in Loupe)."""
+        folder_services.folder_trash(user=request.user, folder=folder_for(request, folder_uuid))
+        return Response(status=204)
+
+
+def _folder_patch(user, folder: Folder, patch: dict) -> Folder:
+    return folder_services.folder_update(
+        user=user, folder=folder, name=body_get(patch, "name"), description=body_get(patch, "description"),
+        client_metadata=_metadata_object(body_get(patch, "clientMetadata"), "clientMetadata"),
+    )
+
+
+class FolderPatchBulkView(EncordView):
+    def patch(self, request):
+        """Bundled ``folder.update(..., bundle=)``: ``{"folderPatches": {uuid: {...}}}``, all or nothing."""
+        patches = body_get(body_object(request), "folderPatches")
+        if not isinstance(patches, dict):
+            raise exceptions.ValidationError({"folderPatches": "must be an object of folder uuid to patch"})
+        if len(patches) > BUNDLE_MAX:
+            raise exceptions.ValidationError({"folderPatches": f"at most {BUNDLE_MAX} folders per request"})
+        with transaction.atomic():
+            folders = [
+                _folder_patch(request.user, folder_for(request, folder_uuid), patch or {})
+                for folder_uuid, patch in patches.items()
+            ]
+        return Response({"results": [folder_response(request, folder) for folder in folders]})
+
+
+class SubfoldersView(EncordView):
+    def get(self, request, folder_uuid):
+        """``folder.list_subfolders()``."""
+        parent = folder_for(request, folder_uuid)
+        return folders_page(request, selectors.folder_list(user=request.user, parent=parent))
+
+
+class FoldersMoveView(EncordView):
+    def post(self, request):
+        """``folder.move_to_folder`` / ``move_folders``: ``{folderUuids, newParentUuid}`` (null: top level)."""
+        data = body_object(request)
+        uuids = body_get(data, "folderUuids") or []
+        new_parent_id = body_get(data, "newParentUuid")
+        with transaction.atomic():
+            new_parent = folder_get_for(user=request.user, pk=as_uuid(new_parent_id, "newParentUuid")) \
+                if new_parent_id else None
+            for folder_uuid in uuids:
+                folder = folder_get_for(user=request.user, pk=as_uuid(folder_uuid, "folderUuids"))
+                folder_services.folder_move(user=request.user, folder=folder, new_parent=new_parent)
+        return Response(status=204)

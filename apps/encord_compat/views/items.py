@@ -1,0 +1,202 @@
+"""Item routes: list and search, get (one or bulk), update (one or bundled), children, move, delete.
+
+Metadata writes go through ``items_metadata_write`` (validation against the schema, history, vectors
+to pgvector): an SDK ``item.update(client_metadata=...)`` **replaces** the metadata, as on Encord.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+from apps.encord_compat.base import (
+    EncordView, as_uuid, body_get, body_object, param, param_bool, param_int, param_list, path_uuid,
+)
+from apps.encord_compat.paging import MAX_PAGE_SIZE, keyset_page, sort_field
+from apps.encord_compat.views.folders import folder_for
+from apps.encord_compat.wire import item_type_loupe, item_wire, items_wire
+from apps.metadata.services.updates import MetadataWrite, item_metadata_replace, items_metadata_write
+from apps.storage.models import Folder, FolderRole, Item
+from apps.storage.permissions import folder_require
+from apps.storage.selectors_items import item_children, item_get_for, item_list
+from apps.storage.services import items as item_services
+
+BUNDLE_MAX = 1000
+ITEM_RELATED = ("created_by", "integration")
+
+
+def _item_types(request) -> list[str]:
+    types = []
+    for wire_type in param_list(request, "itemTypes"):
+        loupe_type = item_type_loupe(wire_type)
+        if loupe_type is None:
+            raise exceptions.ValidationError({"itemTypes": f"unknown item type {wire_type!r}"})
+        types.append(loupe_type)
+    return types
+
+
+def items_page(request, queryset) -> Response:
+    """A page of items with the SDK's listing parameters."""
+    types = _item_types(request)
+    if types:
+        queryset = queryset.filter(item_type__in=types)
+    search = param(request, "search")
+    if search:
+        queryset = queryset.filter(name__icontains=search)
+    if param_bool(request, "isInDataset", default=None):
+        queryset = queryset.none()  # no item is linked to a dataset yet
+    rows, token = keyset_page(
+        queryset.select_related(*ITEM_RELATED), field=sort_field(param(request, "order")),
+        desc=param_bool(request, "desc"), page_size=param_int(request, "pageSize", 100, low=1, high=MAX_PAGE_SIZE),
+        token=param(request, "pageToken"),
+    )
+    results = items_wire(rows, sign_urls=param_bool(request, "signUrls"),
+                         include_metadata=param_bool(request, "includeClientMetadata", default=True))
+    return Response({"results": results, "nextPageToken": token})
+
+
+def items_for(user, uuids: list, *, role: str = FolderRole.VIEWER) -> list[Item]:
+    """Items by uuid in the given order, each folder checked once; 404 names the first one missing."""
+    wanted = [as_uuid(value, "itemUuids") for value in uuids]
+    found = {
+        item.pk: item for item in Item.objects.live().select_related("folder", *ITEM_RELATED)
+        .filter(pk__in=wanted, folder__deleted_at__isnull=True)
+    }
+    allowed = {}
+    for folder in {item.folder_id: item.folder for item in found.values()}.values():
+        try:
+            folder_require(user=user, folder=folder, role=role)
+            allowed[folder.pk] = True
+        except Http404:
+            allowed[folder.pk] = False
+    for pk in wanted:
+        if pk not in found or not allowed[found[pk].folder_id]:
+            raise Http404(f"No such item: {pk}")
+    return [found[pk] for pk in wanted]
+
+
+def _item_in_folder(request, folder_uuid, item_uuid) -> Item:
+    folder = folder_for(request, folder_uuid)
+    item = item_get_for(user=request.user, pk=path_uuid(item_uuid, "item"))
+    if item.folder_id != folder.pk:
+        raise Http404("No such item in this folder.")
+    return item
+
+
+def _fresh(items: list[Item]) -> list[Item]:
+    by_pk = Item.objects.select_related(*ITEM_RELATED).in_bulk([item.pk for item in items])
+    return [by_pk[item.pk] for item in items]
+
+
+class FolderItemsView(EncordView):
+    def get(self, request, folder_uuid):
+        """``folder.list_items()``: top-level items, or the whole subtree with ``isRecursive``."""
+        folder = folder_for(request, folder_uuid)
+        if param_bool(request, "isRecursive"):
+            queryset = Item.objects.live().top_level().filter(
+                folder__in=Folder.objects.live().subtree_of(folder).values("pk")
+            )
+        else:
+            queryset = item_list(folder=folder)
+        return items_page(request, queryset)
+
+
+class ItemSearchView(EncordView):
+    def get(self, request):
+        """``find_storage_items``: items of every folder you can see."""
+        queryset = Item.objects.live().top_level().filter(folder__deleted_at__isnull=True).visible_to(request.user)
+        return items_page(request, queryset)
+
+
+class ItemView(EncordView):
+    def get(self, request, item_uuid):
+        """``get_storage_item(uuid, sign_url=)``."""
+        item = item_get_for(user=request.user, pk=path_uuid(item_uuid, "item"))
+        return Response(item_wire(item, sign_url=param_bool(request, "signUrl")))
+
+
+class ItemsGetBulkView(EncordView):
+    def post(self, request):
+        """``get_storage_items``: ``{itemUuids, signUrls}`` → ``{"results"}`` in request order."""
+        data = body_object(request)
+        uuids = body_get(data, "itemUuids") or []
+        if len(uuids) > BUNDLE_MAX:
+            raise exceptions.ValidationError({"itemUuids": f"at most {BUNDLE_MAX} per request"})
+        items = items_for(request.user, uuids)
+        return Response({"results": items_wire(items, sign_urls=bool(body_get(data, "signUrls")))})
+
+
+def _patch_parts(patch) -> tuple[str | None, str | None, dict | None]:
+    if not isinstance(patch, dict):
+        raise exceptions.ValidationError("Each item patch must be an object.")
+    metadata = body_get(patch, "clientMetadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise exceptions.ValidationError({"clientMetadata": "must be a JSON object"})
+    return body_get(patch, "name"), body_get(patch, "description"), metadata
+
+
+class FolderItemView(EncordView):
+    def patch(self, request, folder_uuid, item_uuid):
+        """``item.update(name=, description=, client_metadata=)`` without a bundle: replaces the metadata."""
+        item = _item_in_folder(request, folder_uuid, item_uuid)
+        name, description, metadata = _patch_parts(body_object(request))
+        with transaction.atomic():
+            if name is not None or description is not None:
+                item_services.item_update(user=request.user, item=item, name=name, description=description)
+            if metadata is not None:
+                item_metadata_replace(user=request.user, item=item, metadata=metadata)
+        return Response(item_wire(_fresh([item])[0]))
+
+
+class ItemsPatchBulkView(EncordView):
+    def patch(self, request):
+        """Bundled ``item.update(..., bundle=)``: ``{"itemPatches": {uuid: {...}}}``, up to 1,000, all or nothing."""
+        patches = body_get(body_object(request), "itemPatches")
+        if not isinstance(patches, dict):
+            raise exceptions.ValidationError({"itemPatches": "must be an object of item uuid to patch"})
+        if len(patches) > BUNDLE_MAX:
+            raise exceptions.ValidationError({"itemPatches": f"at most {BUNDLE_MAX} items per request"})
+        items = items_for(request.user, list(patches))
+        parts = [_patch_parts(patch) for patch in patches.values()]
+        writes = [MetadataWrite(item.pk, metadata, merge=False)
+                  for item, (_, _, metadata) in zip(items, parts, strict=True) if metadata is not None]
+        with transaction.atomic():
+            for item, (name, description, _) in zip(items, parts, strict=True):
+                if name is not None or description is not None:
+                    item_services.item_update(user=request.user, item=item, name=name, description=description)
+            if writes:
+                items_metadata_write(user=request.user, writes=writes)
+        return Response({"results": items_wire(_fresh(items))})
+
+
+class ChildItemsView(EncordView):
+    def get(self, request, folder_uuid, item_uuid):
+        """``item.get_child_items()``: every child of a group, sequence or series, in position order."""
+        item = _item_in_folder(request, folder_uuid, item_uuid)
+        children = list(item_children(item=item).select_related(*ITEM_RELATED))
+        return Response({"results": items_wire(children, sign_urls=param_bool(request, "signUrls")),
+                         "nextPageToken": None})
+
+
+class ItemsMoveView(EncordView):
+    def post(self, request, folder_uuid):
+        """``item.move_to_folder`` / ``folder.move_items_to_folder``: ``{itemUuids, newParentUuid}``."""
+        folder_for(request, folder_uuid)
+        data = body_object(request)
+        items = items_for(request.user, body_get(data, "itemUuids") or [])
+        destination = folder_for(request, as_uuid(body_get(data, "newParentUuid"), "newParentUuid"))
+        item_services.items_move(user=request.user, items=items, destination=destination)
+        return Response(status=204)
+
+
+class ItemsDeleteView(EncordView):
+    def post(self, request, folder_uuid):
+        """``item.delete()`` / ``folder.delete_items``: ``{childUuids}`` go to the trash (restorable in Loupe)."""
+        folder = folder_for(request, folder_uuid)
+        items = items_for(request.user, body_get(body_object(request), "childUuids") or [])
+        if any(item.folder_id != folder.pk for item in items):
+            raise Http404("An item is not in this folder.")
+        item_services.items_trash(user=request.user, items=items)
+        return Response({"removedItemsCount": len(items), "removedFoldersCount": 0})

@@ -1,0 +1,59 @@
+"""``POST /public``: the legacy RPC (``{query_type, query_method, values: {uid, payload}}``).
+
+Replies use the legacy envelope ``{"status": <code>, "response": ...}``, which the SDK reads whatever
+the HTTP status; refusals also carry the real HTTP status so nothing else mistakes them for success.
+Dataset query types arrive with the curation features; until then they answer RESOURCE_NOT_FOUND
+with the reason in ``payload`` (which the SDK shows).
+"""
+
+from __future__ import annotations
+
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+from apps.core.selectors import organisation_list
+from apps.encord_compat.authentication import LEGACY_AUTHENTICATION
+from apps.encord_compat.base import EncordView
+from apps.storage.services.integrations import integration_list
+
+ERRORS = {401: "AUTHENTICATION_ERROR", 403: "AUTHORISATION_ERROR", 404: "RESOURCE_NOT_FOUND_ERROR",
+          405: "METHOD_NOT_ALLOWED_ERROR"}
+
+
+def legacy_exception_handler(exc, context):
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        code = 401
+    elif isinstance(exc, exceptions.APIException):
+        code = exc.status_code
+    else:
+        return None
+    return Response({"status": code, "response": [ERRORS.get(code, "UNKNOWN_ERROR")],
+                     "payload": str(getattr(exc, "detail", exc))}, status=code)
+
+
+def _cloud_integrations(user, uid, payload):
+    return [
+        {"id": str(integration.pk), "title": integration.name}
+        for organisation in organisation_list(user=user).order_by("name")
+        for integration in integration_list(organisation=organisation)
+    ]
+
+
+HANDLERS = {("cloudintegration", "GET"): _cloud_integrations}
+
+
+class LegacyRpcView(EncordView):
+    authentication_classes = LEGACY_AUTHENTICATION
+
+    def get_exception_handler(self):
+        return legacy_exception_handler
+
+    def post(self, request):
+        body = request.data if isinstance(request.data, dict) else {}
+        query_type, method = body.get("query_type"), str(body.get("query_method", "")).upper()
+        values = body.get("values") or {}
+        handler = HANDLERS.get((query_type, method))
+        if handler is None:
+            return Response({"status": 404, "response": ["RESOURCE_NOT_FOUND_ERROR"],
+                             "payload": f"Loupe does not serve {query_type!r} {method} over the legacy protocol."})
+        return Response({"status": 200, "response": handler(request.user, values.get("uid"), values.get("payload"))})

@@ -1,0 +1,71 @@
+"""Organisation-level routes: the metadata schema (v2 and legacy) and the storage integrations."""
+
+from __future__ import annotations
+
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+from apps.core.selectors import organisation_list
+from apps.encord_compat.base import EncordView, param_list
+from apps.metadata.models import KeyState
+from apps.metadata.selectors import schema_keys, schema_sdk_body
+from apps.metadata.services.schema import schema_save
+from apps.metadata.validation import schema_to_legacy
+from apps.storage.services.integrations import integration_list
+
+
+def _organisation(user):
+    """The caller's organisation: the SDK's schema calls name none, so a user of several is asked to choose."""
+    organisations = organisation_list(user=user)
+    if organisations.count() != 1:
+        raise exceptions.ValidationError(
+            "Your key belongs to a user of several organisations; use a user of one organisation for the SDK."
+            if organisations.exists() else "You do not belong to any organisation."
+        )
+    return organisations.get()
+
+
+class SchemaV2View(EncordView):
+    def get(self, request):
+        """``user_client.metadata_schema()``: the whole schema, tombstones included, or null."""
+        return Response(schema_sdk_body(organisation=_organisation(request.user)))
+
+    def post(self, request):
+        """``MetadataSchema.save()``: the body is the whole schema (organisation admins)."""
+        schema_save(user=request.user, organisation=_organisation(request.user), body=request.data)
+        return Response(status=204)
+
+
+class SchemaLegacyView(EncordView):
+    def get(self, request):
+        """``get_client_metadata_schema()``: ``{uuid, metadataSchema: {key: type}, ...}`` or null."""
+        organisation = _organisation(request.user)
+        keys = [key for key in schema_keys(organisation=organisation) if key.state == KeyState.ACTIVE]
+        if not keys:
+            return Response(None)
+        return Response({
+            "uuid": str(organisation.pk),
+            "metadataSchema": schema_to_legacy(key.spec() for key in keys),
+            "organisationId": 0,
+            "createdAt": min(key.created_at for key in keys).isoformat(),
+            "updatedAt": max(key.updated_at for key in keys).isoformat(),
+        })
+
+    def post(self, request):
+        """``set_client_metadata_schema_from_dict({key: type})``: the flat form replaces the schema."""
+        schema_save(user=request.user, organisation=_organisation(request.user), body=request.data)
+        return Response(status=204)
+
+
+class CloudIntegrationsView(EncordView):
+    def get(self, request):
+        """``get_cloud_integrations()``: Loupe's storage integrations, the ids ``add_private_data`` takes."""
+        uuids = set(param_list(request, "filterIntegrationUuids"))
+        titles = set(param_list(request, "filterIntegrationTitles"))
+        result = [
+            {"integrationUuid": str(integration.pk), "title": integration.name}
+            for organisation in organisation_list(user=request.user).order_by("name")
+            for integration in integration_list(organisation=organisation)
+            if (not uuids or str(integration.pk) in uuids) and (not titles or integration.name in titles)
+        ]
+        return Response({"result": result})

@@ -1,0 +1,131 @@
+"""Loupe objects as the Encord SDK's pydantic models expect them (spec/encord-compat.md, Objects).
+
+Every key the SDK's models declare is present (null where Loupe has nothing), keys are camelCase,
+``clientMetadata`` is a JSON-encoded string, and enum values are the SDK's camelCase names. Read-only:
+these functions never write.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from apps.metadata.services.derived import metadata_with_vectors
+from apps.storage.models import Folder, FolderRole, Item, ItemType, StorageIntegration
+from apps.storage.models.integrations import StorageIntegrationKind
+from apps.storage.selectors import folder_breadcrumbs
+
+ITEM_TYPES = {
+    ItemType.IMAGE: "image",
+    ItemType.VIDEO: "video",
+    ItemType.AUDIO: "audio",
+    ItemType.TEXT: "plainText",
+    ItemType.PDF: "pdf",
+    ItemType.NIFTI: "nifti",
+    ItemType.IMAGE_GROUP: "imageGroup",
+    ItemType.IMAGE_SEQUENCE: "imageSequence",
+    ItemType.DICOM_SERIES: "dicomSeries",
+    ItemType.DICOM_FILE: "dicomFile",
+}
+LOUPE_ITEM_TYPES = {wire: loupe for loupe, wire in ITEM_TYPES.items()}
+LOUPE_ITEM_TYPES["group"] = ItemType.IMAGE_GROUP  # the SDK's generic group: Loupe's only group kind
+
+
+def item_type_loupe(wire_type: str) -> str | None:
+    """Loupe's type for an SDK ``itemTypes`` value (camelCase or SNAKE_CASE), or None if Loupe has none."""
+    if wire_type in LOUPE_ITEM_TYPES:
+        return LOUPE_ITEM_TYPES[wire_type]
+    head, *rest = wire_type.lower().split("_")
+    return LOUPE_ITEM_TYPES.get(head + "".join(part.title() for part in rest))
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _storage_location(item: Item, integration: StorageIntegration | None) -> str:
+    if integration is not None and integration.kind == StorageIntegrationKind.S3:
+        return "s3" if not integration.endpoint_url else "s3Compatible"
+    if item.url.startswith(("http://", "https://")):
+        return "directAccess"
+    return "encord"  # files Loupe holds itself (uploads, local roots)
+
+
+def _signed_url(item: Item) -> str | None:
+    # Public HTTP(S) URLs are already fetchable by the caller; Loupe hands out no other links yet.
+    return item.url if item.url.startswith(("http://", "https://")) else None
+
+
+def items_wire(items: list[Item], *, sign_urls: bool = False, include_metadata: bool = True) -> list[dict]:
+    """StorageItem objects for ``items`` (metadata with embedding values read in one query)."""
+    metadata = metadata_with_vectors(items) if include_metadata else {}
+    return [_item_wire(item, metadata.get(item.pk, {}), sign_urls=sign_urls) for item in items]
+
+
+def item_wire(item: Item, *, sign_url: bool = False) -> dict:
+    return items_wire([item], sign_urls=sign_url)[0]
+
+
+def _item_wire(item: Item, metadata: dict, *, sign_urls: bool) -> dict:
+    integration = item.integration if item.integration_id else None
+    return {
+        "uuid": str(item.pk),
+        "parent": str(item.folder_id),
+        "itemType": ITEM_TYPES.get(item.item_type, item.item_type),
+        "name": item.name,
+        "description": item.description,
+        "clientMetadata": json.dumps(metadata),
+        "owner": item.created_by.email if item.created_by_id and item.created_by else "",
+        "createdAt": _iso(item.created_at),
+        "lastEditedAt": _iso(item.updated_at),
+        "isTombstone": item.deleted_at is not None,
+        "isPlaceholder": False,
+        "backedDataUnitsCount": 0,
+        "storageLocation": _storage_location(item, integration),
+        "integrationHash": str(item.integration_id) if item.integration_id else None,
+        "url": item.url or None,
+        "signedUrl": _signed_url(item) if sign_urls else None,
+        "fileSize": item.file_size,
+        "mimeType": item.mime_type or None,
+        "duration": item.duration,
+        "fps": item.fps,
+        "height": item.height,
+        "width": item.width,
+        "dicomInstanceUid": item.dicom_instance_uid or None,
+        "dicomStudyUid": item.dicom_study_uid or None,
+        "dicomSeriesUid": item.dicom_series_uid or None,
+        "frameCount": item.frame_count,
+        "audioSampleRate": item.audio_sample_rate,
+        "audioBitDepth": item.audio_bit_depth,
+        "audioCodec": (item.codec or None) if item.item_type == ItemType.AUDIO else None,
+        "audioNumChannels": item.audio_num_channels,
+    }
+
+
+def folder_wire(folder: Folder, *, role: str | None) -> dict:
+    """A StorageFolder; ``role`` is the caller's Loupe role (admin, or anything less as ``user``)."""
+    return {
+        "uuid": str(folder.pk),
+        "parent": str(folder.parent_id) if folder.parent_id else None,
+        "name": folder.name,
+        "description": folder.description,
+        "clientMetadata": json.dumps(folder.client_metadata or {}),
+        "owner": folder.created_by.email if folder.created_by_id and folder.created_by else "",
+        "createdAt": _iso(folder.created_at),
+        "lastEditedAt": _iso(folder.updated_at),
+        "userRole": "admin" if role == FolderRole.ADMIN else "user",
+        "syncedDatasetHash": None,
+        "pathToRoot": [
+            {"uuid": str(f.pk), "parentUuid": str(f.parent_id) if f.parent_id else None, "name": f.name,
+             "syncedDatasetHash": None}
+            for f in folder_breadcrumbs(folder=folder)
+        ],
+        "folderType": "generic",
+        "integrationHash": None,
+        "remoteUrl": None,
+    }
+
+
+def subtask_uuid(job_id, entry_index: int) -> str:
+    """A stable id for one entry of an upload job (the SDK's ``subtaskUuid``)."""
+    return str(uuid.uuid5(uuid.UUID(str(job_id)), str(entry_index)))
