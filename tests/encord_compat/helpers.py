@@ -21,3 +21,28 @@ def image_entry(n: int, metadata: dict | None = None) -> dict:
 
 def register_images(user, folder, count: int, metadata: dict | None = None) -> list[Item]:
     return register(user, folder, {"images": [image_entry(n, metadata) for n in range(count)]})
+
+
+def video_entry(n: int, metadata: dict | None = None) -> dict:
+    return {"objectUrl": f"https://cdn.example.com/vid/{n}.mp4", "title": f"vid-{n:03d}.mp4",
+            "videoMetadata": {"fps": 25, "duration": 10.0, "width": 640, "height": 360, "file_size": 50_000 + n,
+                              "mime_type": "video/mp4"},
+            "clientMetadata": metadata or {}}
+
+
+def image_group_entry(title: str, count: int, metadata: dict | None = None) -> dict:
+    entry = {"title": title, "clientMetadata": metadata or {}}
+    for position in range(count):
+        entry[f"objectUrl_{position}"] = f"https://cdn.example.com/{title}/{position}.jpg"
+    return entry
+
+
+def schema_add(user, organisation, **types) -> None:
+    """Declare keys by type name (``score="number"``; ``clip=("embedding", 3)``; ``weather=("enum", [...])``)."""
+    from apps.metadata.models import KeyType
+    from apps.metadata.services.schema import schema_key_add
+
+    for name, spec in types.items():
+        kind, extra = (spec, None) if isinstance(spec, str) else spec
+        options = {"size": extra} if kind == KeyType.EMBEDDING else {"enum_values": extra} if extra else {}
+        schema_key_add(user=user, organisation=organisation, name=name, type=kind, **options)
