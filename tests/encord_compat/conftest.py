@@ -79,13 +79,15 @@ def folder(alice, org):
 
 
 @pytest.fixture
-def run_sdk(live_server, sdk_pythons, alice_key):
+def run_sdk(live_server, sdk_pythons, alice_key, tmp_path):
     """``run_sdk(version, "script.py", **ids)`` → the script's JSON result (its last stdout line)."""
 
     def run(version: str, script: str, *, key_path: Path | None = None, **ids):
+        ids_file = tmp_path / "script-ids.json"  # a file: a large registration would not fit in the environment
+        ids_file.write_text(json.dumps(ids, default=str))
         env = os.environ | {
             "LOUPE_DOMAIN": live_server.url, "SSH_PATH": str(key_path or alice_key[0]),
-            "SCRIPT_IDS": json.dumps(ids, default=str), "PYTHONPATH": str(SCRIPTS),
+            "SCRIPT_IDS_FILE": str(ids_file), "PYTHONPATH": str(SCRIPTS),
         }
         done = subprocess.run([sdk_pythons[version], str(SCRIPTS / script)], env=env, capture_output=True,
                               text=True, timeout=SCRIPT_TIMEOUT_S)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 
@@ -12,6 +13,11 @@ from apps.metadata.selectors import schema_keys, schema_sdk_body
 from apps.metadata.services.schema import schema_save
 from apps.metadata.validation import schema_to_legacy
 from apps.storage.services.integrations import integration_list
+
+
+def _json_null() -> HttpResponse:
+    """A JSON ``null`` body: DRF renders ``Response(None)`` as an empty body, which the SDK cannot parse."""
+    return HttpResponse(b"null", content_type="application/json")
 
 
 def _organisation(user):
@@ -28,7 +34,8 @@ def _organisation(user):
 class SchemaV2View(EncordView):
     def get(self, request):
         """``user_client.metadata_schema()``: the whole schema, tombstones included, or null."""
-        return Response(schema_sdk_body(organisation=_organisation(request.user)))
+        body = schema_sdk_body(organisation=_organisation(request.user))
+        return _json_null() if body is None else Response(body)
 
     def post(self, request):
         """``MetadataSchema.save()``: the body is the whole schema (organisation admins)."""
@@ -42,7 +49,7 @@ class SchemaLegacyView(EncordView):
         organisation = _organisation(request.user)
         keys = [key for key in schema_keys(organisation=organisation) if key.state == KeyState.ACTIVE]
         if not keys:
-            return Response(None)
+            return _json_null()
         return Response({
             "uuid": str(organisation.pk),
             "metadataSchema": schema_to_legacy(key.spec() for key in keys),

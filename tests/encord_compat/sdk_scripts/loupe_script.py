@@ -5,7 +5,8 @@ import os
 
 DOMAIN = os.environ["LOUPE_DOMAIN"]
 SSH_PATH = os.environ["SSH_PATH"]
-IDS = json.loads(os.environ.get("SCRIPT_IDS", "{}"))
+with open(os.environ["SCRIPT_IDS_FILE"], encoding="utf-8") as ids_file:
+    IDS = json.load(ids_file)
 
 
 def result(value) -> None:
