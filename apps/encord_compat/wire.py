@@ -99,6 +99,7 @@ def _item_wire(item: Item, metadata: dict, *, sign_urls: bool) -> dict:
         "audioBitDepth": item.audio_bit_depth,
         "audioCodec": (item.codec or None) if item.item_type == ItemType.AUDIO else None,
         "audioNumChannels": item.audio_num_channels,
+        "timeseriesSettings": None,
     }
 
 
