@@ -7,6 +7,7 @@ No database here, so every writer (the REST API, the Encord layer, imports, the 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -99,6 +100,11 @@ def key_name_error(name: str) -> str | None:
     a length cap (the column's)."""
     if not isinstance(name, str):
         return "A key name must be a string."
+    return _str_key_name_error(name)
+
+
+@functools.lru_cache(maxsize=4096)  # a bulk write checks the same few names on every item
+def _str_key_name_error(name: str) -> str | None:
     if name == "":
         return "A key name cannot be empty."
     if len(name) > KEY_NAME_MAX:
@@ -298,7 +304,7 @@ def _message(path: str, expected: str, got: str) -> str:
 
 
 def validate_metadata(
-    metadata: dict, schema: Schema, *, max_bytes: int = METADATA_MAX_BYTES
+    metadata: dict, schema: Schema, *, max_bytes: int | None = METADATA_MAX_BYTES
 ) -> tuple[dict, list[MetadataError]]:
     """Validate one metadata object (an item's, a folder's or a frame's) against ``schema``.
 
@@ -306,13 +312,14 @@ def validate_metadata(
     and every error found. ``$encord`` is the only ``$`` key allowed; its frames' metadata objects are
     validated with the same schema (error keys like ``$encord.frames.120.clip``). The legacy
     ``keyframes`` list passes through. An object over ``max_bytes`` of JSON gives one error and is not
-    examined further. A caller must refuse the write when the error list is not empty.
+    examined further (``None``: the caller has bounded the size already, see ``metadata_size_bound``).
+    A caller must refuse the write when the error list is not empty.
     """
     if not isinstance(metadata, dict):
         message = f"metadata: expected a JSON object, got {_render(metadata)}"
         return metadata, [MetadataError("", "object", metadata, message)]
-    size = _json_size(metadata) if _json_size_bound(metadata) > max_bytes else 0
-    if size > max_bytes:
+    size = _json_size(metadata) if max_bytes is not None and _json_size_bound(metadata) > max_bytes else 0
+    if max_bytes is not None and size > max_bytes:
         return metadata, [MetadataError(
             "", f"at most {max_bytes} bytes", size,
             f"metadata: {size} bytes of JSON, more than the limit of {max_bytes} bytes",
@@ -327,6 +334,15 @@ def _json_size(value: Any) -> int:
 
 _NUMBER_LIST_MIN = 32  # shorter lists are just encoded
 _NUMBER_JSON_MAX = 24  # bytes: the longest JSON a float can take (-1.2345678901234567e-308)
+
+
+def metadata_size_bound(objects: list) -> int:
+    """An upper bound of the JSON size of each of ``objects``, in one pass over all of them.
+
+    A bulk writer checks this once: when it is within the limit, no single object can be over it
+    and ``validate_metadata`` may skip its own check (``max_bytes=None``).
+    """
+    return _json_size_bound(objects)
 
 
 def _json_size_bound(value: Any) -> int:

@@ -3,12 +3,17 @@
 One function does all of them (``items_metadata_write``), because single writes, bulk requests, the
 Encord SDK's bundles and reverts must validate, lock, record and derive in exactly the same way:
 
-1. Validate every value first; any error refuses the whole request and nothing is written.
-2. In one transaction, lock the items in uuid order (no deadlocks between concurrent bulk writes)
-   and apply the change in SQL: a merge is ``loupe_jsonb_merge_patch(client_metadata, patch)``
-   evaluated on the locked row, so two concurrent merges on one item both land (the seed's
-   read-copy-update pattern in application code loses one of them).
-3. Rebuild key frames and embeddings from the new metadata, and record one history row per item.
+1. In one transaction, lock the live items in uuid order (no deadlocks between concurrent bulk
+   writes), then validate every value: any error refuses the whole request and nothing is written.
+2. Apply the change in SQL on the locked rows: a merge is ``loupe_jsonb_merge_patch(client_metadata,
+   patch)`` (plain ``||`` when the patch holds no null and no nested object: the same result, without
+   the plpgsql loop), so two concurrent merges on one item both land (the seed's read-copy-update
+   pattern in application code loses one of them).
+3. Record one history row per item. The same statement inserts the history rows of every item with
+   nothing derived to rebuild (no vectors, key frames untouched: nearly all writes) straight from
+   ``RETURNING old.*, new.*``, so their documents never make a round trip through Python. The
+   others ("derived" rows) come back to Python, which rebuilds their key frames and embedding rows
+   and records them with the vectors joined back in.
 """
 
 from __future__ import annotations
@@ -22,14 +27,19 @@ from django.db import connection, transaction
 from django.http import Http404
 
 from apps.core.errors import ServiceValidationError
+from apps.metadata.models import Embedding
 from apps.metadata.records import MetadataChange, MetadataChangeAction
 from apps.metadata.selectors import schema_for
 from apps.metadata.services import derived
-from apps.metadata.validation import validate_metadata
+from apps.metadata.validation import metadata_size_bound, validate_metadata
 from apps.storage.models import Folder, FolderRole, Item
 from apps.storage.permissions import folder_require
 
 BULK_MAX_ITEMS = 1000  # per request; larger sets go through a metadata job
+# Python's compact, ASCII-escaped JSON of a document is at most this many times PostgreSQL's text of
+# it (a DEL or a non-ASCII character becomes a 6-byte \u escape); larger documents get the exact
+# size check in Python.
+_ESCAPED_SIZE_FACTOR = 6
 
 
 @dataclass(frozen=True)
@@ -58,15 +68,31 @@ class _ItemRef:
     fps: float | None
 
 
+# Locks in uuid order, so two bulk writes over the same items wait for each other instead of deadlocking.
+_ITEMS_LOCK_SQL = f"""
+SELECT i.uuid, i.organisation_id, i.folder_id, i.fps FROM {Item._meta.db_table} i
+ WHERE i.uuid = ANY(%s) AND i.deleted_at IS NULL
+   AND EXISTS (SELECT 1 FROM {Folder._meta.db_table} f WHERE f.uuid = i.folder_id AND f.deleted_at IS NULL)
+ ORDER BY i.uuid FOR UPDATE OF i
+"""
+
+
 def _items_for_write(*, user, item_ids: list) -> dict:
-    rows = (Item.objects.filter(pk__in=item_ids, deleted_at__isnull=True, folder__deleted_at__isnull=True)
-            .values_list("uuid", "organisation_id", "folder_id", "fps"))
-    items = {row[0]: _ItemRef(*row) for row in rows}
-    for folder in Folder.objects.filter(pk__in={item.folder_id for item in items.values()}):
+    """The live items, locked until the transaction ends; refuses items the user cannot edit."""
+    with _array_cursor() as cursor:
+        cursor.execute(_ITEMS_LOCK_SQL, [item_ids])
+        items = {row[0]: _ItemRef(*row) for row in cursor.fetchall()}
+    # A role depends on the folder's organisation and root only: one check per tree, not per folder.
+    trees: dict[tuple, list] = {}
+    for folder in Folder.objects.filter(pk__in={item.folder_id for item in items.values()}).only(
+            "uuid", "organisation_id", "root_id"):
+        trees.setdefault((folder.organisation_id, folder.root_id), []).append(folder)
+    for folders in trees.values():
         try:
-            folder_require(user=user, folder=folder, role=FolderRole.EDITOR)
+            folder_require(user=user, folder=folders[0], role=FolderRole.EDITOR)
         except Http404:
-            items = {pk: i for pk, i in items.items() if i.folder_id != folder.pk}
+            hidden = {folder.pk for folder in folders}
+            items = {pk: i for pk, i in items.items() if i.folder_id not in hidden}
     missing = [str(pk) for pk in item_ids if pk not in items]
     if missing:
         raise ServiceValidationError({"items": [f"No such item: {pk}" for pk in missing[:20]]})
@@ -76,6 +102,10 @@ def _items_for_write(*, user, item_ids: list) -> dict:
 def _validate(writes: list[MetadataWrite], items: dict) -> tuple[dict, dict]:
     """Validate every write against its organisation's schema; return normalised payloads by item."""
     schemas, payloads, errors = {}, {}, []
+    max_bytes = settings.LOUPE_METADATA_MAX_BYTES
+    # One size bound for the whole batch: when it fits, no single object can be over the limit.
+    if metadata_size_bound([write.metadata for write in writes]) <= max_bytes:
+        max_bytes = None
     for write in writes:
         item = items[write.item_id]
         schema = schemas.get(item.organisation_id)
@@ -85,7 +115,7 @@ def _validate(writes: list[MetadataWrite], items: dict) -> tuple[dict, dict]:
             errors.append(f"item {write.item_id}: metadata must be a JSON object")
             continue
         values = _without_nulls(write.metadata) if write.merge else write.metadata
-        normalised, problems = validate_metadata(values, schema, max_bytes=settings.LOUPE_METADATA_MAX_BYTES)
+        normalised, problems = validate_metadata(values, schema, max_bytes=max_bytes)
         errors += [f"item {write.item_id}: {problem.message}" for problem in problems]
         payloads[write.item_id] = _restore_nulls(write.metadata, normalised) if write.merge else normalised
     if errors:
@@ -107,18 +137,74 @@ def items_metadata_write(
     *, user, writes: list[MetadataWrite], action: str | None = None, reverts: MetadataChange | None = None,
     max_items: int = BULK_MAX_ITEMS,
 ) -> list[MetadataChange]:
-    """Apply replace/merge writes to up to ``max_items`` items atomically; return their history rows."""
+    """Apply replace/merge writes to up to ``max_items`` items atomically; return their history rows.
+
+    The history rows come back in the order of ``writes``. Their ``before``/``after`` are loaded from
+    the database when first read (a bulk caller rarely reads them, and 2,000 JSON documents cost).
+    """
     if len(writes) > max_items:
         raise ServiceValidationError(
             {"items": f"At most {max_items:,} items per request; send larger sets as a metadata job."}
         )
     if len({w.item_id for w in writes}) != len(writes):
         raise ServiceValidationError({"items": "An item appears twice in one request."})
-    items = _items_for_write(user=user, item_ids=[w.item_id for w in writes])
-    payloads, schemas = _validate(writes, items)
     with transaction.atomic():
+        items = _items_for_write(user=user, item_ids=[w.item_id for w in writes])
+        payloads, schemas = _validate(writes, items)
         return _apply(user=user, writes=writes, items=items, payloads=payloads, schemas=schemas,
                       action=action, reverts=reverts)
+
+
+# One statement updates every item and records the history of the items with nothing derived to
+# rebuild. An item is "derived" (comes back to Python) when it has or gets vectors, when its key
+# frames ($encord, keyframes) change, when its metadata is not an object, or when it may be over the
+# size limit. Embeddings of a locked item change only under its lock, and this statement starts
+# after the lock was taken, so its EXISTS sees them all.
+_WRITE_SQL = f"""
+WITH w AS (SELECT * FROM jsonb_to_recordset(%(writes)s::jsonb)
+                      AS r(uuid uuid, doc jsonb, merge boolean, flat boolean, vectors boolean)),
+upd AS (
+    UPDATE {Item._meta.db_table} i
+       SET client_metadata = CASE
+               WHEN NOT w.merge THEN w.doc
+               WHEN w.flat AND jsonb_typeof(i.client_metadata) = 'object' THEN i.client_metadata || w.doc
+               ELSE loupe_jsonb_merge_patch(i.client_metadata, w.doc) END,
+           updated_at = now()
+      FROM w
+     WHERE i.uuid = w.uuid
+ RETURNING i.uuid, w.doc, w.merge, w.vectors, old.client_metadata AS before, new.client_metadata AS after
+),
+classified AS (
+    SELECT u.*, COALESCE(u.vectors
+                 OR jsonb_typeof(u.before) IS DISTINCT FROM 'object' OR jsonb_typeof(u.after) IS DISTINCT FROM 'object'
+                 OR (u.before -> '$encord')::text IS DISTINCT FROM (u.after -> '$encord')::text
+                 OR (u.before -> 'keyframes')::text IS DISTINCT FROM (u.after -> 'keyframes')::text
+                 OR octet_length(u.after::text) * {_ESCAPED_SIZE_FACTOR} > %(max_bytes)s::bigint
+                 OR EXISTS (SELECT 1 FROM {Embedding._meta.db_table} e WHERE e.item_id = u.uuid), true) AS derived
+      FROM upd u
+),
+history AS (
+    INSERT INTO {MetadataChange._meta.db_table} (item_id, user_id, action, keys, before, after, reverts_id, at)
+    SELECT s.uuid, %(user_id)s::bigint,
+           COALESCE(%(action)s::text, CASE WHEN s.merge THEN 'merge' ELSE 'replace' END),
+           -- the top-level keys whose value changed (a merge changes only keys of its patch)
+           ARRAY(SELECT k FROM jsonb_object_keys(CASE WHEN s.merge THEN s.doc ELSE s.before || s.after END) k
+                  WHERE s.before -> k IS DISTINCT FROM s.after -> k ORDER BY k COLLATE "C"),
+           s.before, s.after, %(reverts_id)s::bigint, now()
+      FROM classified s
+     WHERE NOT s.derived
+ RETURNING id, item_id, at, keys, action
+)
+SELECT s.uuid, s.derived, CASE WHEN s.derived THEN s.before END, CASE WHEN s.derived THEN s.after END,
+       h.id, h.at, h.keys, h.action
+  FROM classified s LEFT JOIN history h ON h.item_id = s.uuid
+"""
+_CHANGE_FIELDS = ("id", "item_id", "user_id", "at", "action", "keys", "reverts_id")  # before/after deferred
+
+
+def _flat(patch) -> bool:
+    """Whether a merge patch is one level deep without deletions (so ``||`` applies it exactly)."""
+    return isinstance(patch, dict) and not any(value is None or isinstance(value, dict) for value in patch.values())
 
 
 def _apply(*, user, writes, items, payloads, schemas, action, reverts) -> list[MetadataChange]:
@@ -127,40 +213,52 @@ def _apply(*, user, writes, items, payloads, schemas, action, reverts) -> list[M
         item = items[write.item_id]
         splits[write.item_id] = derived.split_vectors(payloads[write.item_id], schemas[item.organisation_id], fps=item.fps)
     ordered = sorted(writes, key=lambda w: w.item_id)
+    user_id = getattr(user, "pk", None)
+    reverts_id = reverts.pk if reverts is not None else None
     with _array_cursor() as cursor:
-        cursor.execute(
-            """
-            WITH new AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(uuid uuid, doc jsonb, merge boolean)),
-                 old AS (SELECT i.uuid, i.client_metadata FROM storage_item i JOIN new USING (uuid)
-                         ORDER BY i.uuid FOR UPDATE OF i)
-            UPDATE storage_item i
-               SET client_metadata = CASE WHEN new.merge THEN loupe_jsonb_merge_patch(i.client_metadata, new.doc)
-                                          ELSE new.doc END,
-                   updated_at = now()
-              FROM new JOIN old USING (uuid)
-             WHERE i.uuid = new.uuid
-         RETURNING i.uuid, old.client_metadata, i.client_metadata
-            """,
+        cursor.execute(_WRITE_SQL, {
             # One JSON document for the whole batch: encoding it is C-fast, unlike per-element array dumping.
-            [json.dumps([{"uuid": str(w.item_id), "doc": splits[w.item_id][0], "merge": w.merge} for w in ordered])],
-        )
-        # Django's psycopg setup hands jsonb back as text (JSONField decodes it); so do we.
-        results = {row[0]: (_loaded(row[1]), _loaded(row[2])) for row in cursor.fetchall()}
-    old_vectors = derived.vectors_of(list(results))
+            "writes": json.dumps([{"uuid": str(w.item_id), "doc": splits[w.item_id][0], "merge": w.merge,
+                                   "flat": w.merge and _flat(splits[w.item_id][0]),
+                                   "vectors": bool(splits[w.item_id][1] or splits[w.item_id][2])} for w in ordered]),
+            "max_bytes": settings.LOUPE_METADATA_MAX_BYTES, "user_id": user_id, "action": action,
+            "reverts_id": reverts_id,
+        })
+        rows = cursor.fetchall()
+    changes, stored = {}, {}
+    for pk, is_derived, before, after, change_id, at, keys, change_action in rows:
+        if is_derived:
+            # Django's psycopg setup hands jsonb back as text (JSONField decodes it); so do we.
+            stored[pk] = (_loaded(before), _loaded(after))
+        else:
+            changes[pk] = MetadataChange.from_db(
+                connection.alias, _CHANGE_FIELDS, (change_id, pk, user_id, at, change_action, keys, reverts_id))
+    if stored:
+        derived_writes = [write for write in writes if write.item_id in stored]
+        for change in _apply_derived(user=user, writes=derived_writes, items=items, splits=splits,
+                                     stored=stored, schemas=schemas, action=action, reverts=reverts):
+            changes[change.item_id] = change
+    return [changes[write.item_id] for write in writes]
+
+
+def _apply_derived(*, user, writes, items, splits, stored, schemas, action, reverts) -> list[MetadataChange]:
+    """Key frames, embedding rows and history of the items whose derived rows may change."""
+    old_vectors = derived.vectors_of(list(stored))
     new_vectors = {}
     for write in writes:
         _, vectors, deletions = splits[write.item_id]
         new_vectors[write.item_id] = _vectors_after(old_vectors.get(write.item_id, []), vectors, deletions,
                                                     merge=write.merge)
-    ids_by_org = {org: derived.key_ids(org) for org in schemas}
-    for org_id, ids in ids_by_org.items():
-        rebuild = [(pk, items[pk].fps, results[pk][1]) for pk in results
-                   if items[pk].organisation_id == org_id and _has_derived(results[pk], old_vectors, new_vectors, pk)]
-        vectors = {pk: _frames_still_there(new_vectors[pk], results[pk][1], items[pk].fps) for pk, _, _ in rebuild}
-        derived.derived_rebuild(items=rebuild, vectors=vectors, ids=ids)
+    for org_id in schemas:
+        rebuild = [(pk, items[pk].fps, stored[pk][1]) for pk in stored
+                   if items[pk].organisation_id == org_id and _has_derived(stored[pk], old_vectors, new_vectors, pk)]
+        if not rebuild:
+            continue
+        vectors = {pk: _frames_still_there(new_vectors[pk], stored[pk][1], items[pk].fps) for pk, _, _ in rebuild}
+        derived.derived_rebuild(items=rebuild, vectors=vectors, ids=derived.key_ids(org_id))
     changes = []
     for write in writes:
-        before_stored, after_stored = results[write.item_id]
+        before_stored, after_stored = stored[write.item_id]
         fps = items[write.item_id].fps
         before = derived.join_vectors(before_stored, old_vectors.get(write.item_id, []), fps=fps)
         after = derived.join_vectors(after_stored, new_vectors[write.item_id], fps=fps)
