@@ -66,3 +66,22 @@ class ItemMoveForm(forms.Form):
     def __init__(self, *args, choices=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["folder"].choices = list(choices)
+
+
+class IntegrationForm(forms.Form):
+    """An S3-compatible bucket for an organisation the user administers."""
+
+    organisation = forms.ChoiceField()
+    name = forms.CharField(max_length=200)
+    endpoint_url = forms.CharField(max_length=500, required=False, label="Endpoint URL",
+                                   help_text="Empty for AWS; e.g. http://minio:9000 otherwise.")
+    region = forms.CharField(max_length=64, required=False)
+    access_key_id = forms.CharField(max_length=200, required=False, label="Access key id")
+    secret_access_key = forms.CharField(max_length=200, required=False, label="Secret access key",
+                                        widget=forms.PasswordInput(render_value=False))
+    client_only = forms.BooleanField(required=False, label="Client only (Loupe never reads the files)")
+    allow_write = forms.BooleanField(required=False, label="Loupe may write rendered files to the bucket")
+
+    def __init__(self, *args, organisations=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organisation"].choices = [(str(org.pk), org.name) for org in organisations]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.storage import views, views_items
+from apps.storage import views, views_integrations, views_items
 
 app_name = "storage"
 urlpatterns = [
@@ -31,4 +31,5 @@ urlpatterns = [
     path("items/<uuid:pk>/delete", views_items.item_delete, name="item-delete"),
     path("items/<uuid:pk>/restore", views_items.item_restore, name="item-restore"),
     path("trash/", views.trash, name="trash"),
+    path("integrations/", views_integrations.integrations, name="integrations"),
 ]

@@ -1,0 +1,43 @@
+"""The storage integrations page: every integration's id (what imports and the Encord SDK name) and,
+for organisation admins, a form to add an S3-compatible bucket."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from apps.core.errors import ServiceValidationError
+from apps.core.models import Organisation
+from apps.core.selectors import organisation_admin_ids, organisation_list
+from apps.storage.forms import IntegrationForm
+from apps.storage.services.integrations import integration_list, integration_s3_create_for
+
+
+def _context(request, form):
+    organisations = organisation_list(user=request.user).order_by("name")
+    rows = [(organisation, integration) for organisation in organisations
+            for integration in integration_list(organisation=organisation)]
+    return {"rows": rows, "form": form, "several": organisations.count() > 1}
+
+
+def _admin_organisations(user):
+    return Organisation.objects.filter(pk__in=organisation_admin_ids(user=user)).order_by("name")
+
+
+@require_http_methods(["GET", "POST"])
+def integrations(request):
+    admin_orgs = _admin_organisations(request.user)
+    form = IntegrationForm(request.POST or None, organisations=admin_orgs) if admin_orgs else None
+    if request.method == "POST":
+        if form is None:
+            raise PermissionDenied("Only organisation admins may add storage integrations.")
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            organisation = admin_orgs.get(pk=data.pop("organisation"))
+            try:
+                integration_s3_create_for(user=request.user, organisation=organisation, **data)
+                return redirect("storage:integrations")
+            except ServiceValidationError as exc:
+                form.add_error(None, exc)
+    return render(request, "storage/integrations.html", _context(request, form))
