@@ -244,13 +244,15 @@ def _check_embedding(spec: KeySpec, value: Any):
     if len(value) != spec.size:
         return None, (expected, f"a list of {len(value)} values")
     # Fast path, in C: embeddings are thousands of numbers per item and imports check millions.
-    if set(map(type, value)) <= _VECTOR_ELEMENT_TYPES:  # bool is its own type, so it never passes
+    types = set(map(type, value))
+    if types <= _VECTOR_ELEMENT_TYPES:  # bool is its own type, so it never passes
         try:
             array = np.asarray(value, dtype=np.float64)
         except OverflowError:
             array = None
         if array is not None and np.isfinite(array).all() and np.abs(array).max() <= _FLOAT32_MAX:
-            return array.tolist(), None
+            # A list of floats is already what the caller gets: copying it is ~10x cheaper than tolist()
+            return (list(value) if int not in types else array.tolist()), None
     for index, number in enumerate(value):
         if not _finite_number(number) or abs(float(number)) > _FLOAT32_MAX:
             return None, (expected, f"{_render(number)} at index {index}")

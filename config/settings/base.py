@@ -168,3 +168,6 @@ LOUPE_IMPORT_MAX_BYTES = env.get_int("LOUPE_IMPORT_MAX_BYTES", 2 * 1024**3)
 LOUPE_METADATA_MAX_BYTES = env.get_int("LOUPE_METADATA_MAX_BYTES", 1024 * 1024)
 # Imports of at least this many entries set embedding ANN indexes aside and rebuild them at the end.
 LOUPE_BULK_INDEX_THRESHOLD = env.get_int("LOUPE_BULK_INDEX_THRESHOLD", 100_000)
+# Most memory an ANN index rebuild may ask of the database (its session's maintenance_work_mem); it asks
+# only what the graph needs (1M 512-d vectors: ~3.5 GB) and never less than the server's own setting.
+LOUPE_ANN_BUILD_MEMORY_MB = env.get_int("LOUPE_ANN_BUILD_MEMORY_MB", 4096)

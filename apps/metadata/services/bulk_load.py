@@ -8,19 +8,30 @@ not block writers) when the last concurrent large load ends. Meanwhile similarit
 keys still answers correctly, by exact scan. A counter per key (``bulk_loads``) lets overlapping
 loads share one suspension; the job records which keys it counted, so a resumed job does not count
 them twice.
+
+A rebuild asks the database for enough ``maintenance_work_mem`` to hold the whole graph (pgvector
+otherwise finishes the build on disk pages, several times slower, after "hnsw graph no longer fits
+into maintenance_work_mem"), up to ``LOUPE_ANN_BUILD_MEMORY_MB``, for its own session only.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import connection, transaction
 
-from apps.metadata.models import KeyState, MetadataKey
-from apps.metadata.vector_indexes import embedding_index_drop_sql, embedding_index_sql
+from apps.metadata.models import Embedding, KeyState, MetadataKey
+from apps.metadata.vector_indexes import embedding_index, embedding_index_drop_sql, embedding_index_sql
 
 logger = logging.getLogger(__name__)
+
+# pgvector's build graph holds each value plus ~710 bytes (neighbour lists, element header): measured
+# 2,765 bytes per 512-d vector. The headroom covers the upper layers and allocator slack.
+HNSW_GRAPH_BYTES_PER_ELEMENT = 720
+HNSW_GRAPH_HEADROOM = 1.25
 
 
 def embedding_indexes_suspend(*, organisation_id) -> list[int]:
@@ -51,8 +62,41 @@ def embedding_indexes_resume(*, key_ids: list[int]) -> dict[int, float]:
     for key in rebuild:
         started = time.perf_counter()
         sql = embedding_index_sql(key).replace("CREATE INDEX ", "CREATE INDEX CONCURRENTLY IF NOT EXISTS ", 1)
-        with connection.cursor() as cursor:
+        with connection.cursor() as cursor, _build_memory(cursor, key):
             cursor.execute(sql)
         timings[key.pk] = time.perf_counter() - started
         logger.info("rebuilt the ANN index of embedding key %s in %.1f s", key.pk, timings[key.pk])
     return timings
+
+
+def hnsw_graph_bytes(key, vectors: int) -> int:
+    """What pgvector's in-memory build graph needs for ``vectors`` values of this key's index."""
+    size = int(key.size)
+    value_bytes = {"vector": 4 * size, "halfvec": 2 * size, "bit": (size + 7) // 8}[embedding_index(key).kind] + 8
+    return int(vectors * (value_bytes + HNSW_GRAPH_BYTES_PER_ELEMENT) * HNSW_GRAPH_HEADROOM)
+
+
+@contextmanager
+def _build_memory(cursor, key):
+    """Raise this session's ``maintenance_work_mem`` to what the key's graph needs, within the cap.
+
+    pgvector's notices (a graph that still does not fit) are logged as warnings meanwhile.
+    """
+    cursor.execute(f"SELECT count(*) FROM {Embedding._meta.db_table} WHERE key_id = %s", [key.pk])
+    wanted_kb = min(hnsw_graph_bytes(key, cursor.fetchone()[0]), settings.LOUPE_ANN_BUILD_MEMORY_MB * 2**20) // 1024
+    cursor.execute("SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'")  # in kB
+    raised = wanted_kb > cursor.fetchone()[0]
+    if raised:
+        cursor.execute(f"SET maintenance_work_mem = '{wanted_kb}kB'")
+    raw = connection.connection
+
+    def log_notice(diagnostic):
+        logger.warning("building the ANN index of embedding key %s: %s", key.pk, diagnostic.message_primary)
+
+    raw.add_notice_handler(log_notice)
+    try:
+        yield
+    finally:
+        raw.remove_notice_handler(log_notice)
+        if raised:
+            cursor.execute("RESET maintenance_work_mem")
