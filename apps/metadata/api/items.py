@@ -21,13 +21,13 @@ from rest_framework.views import APIView
 from apps.core.pagination import CursorPage
 from apps.metadata import frames as frame_rules
 from apps.metadata.api.item_serializers import (
-    METADATA_OBJECT, BulkResponseSerializer, BulkResultSerializer, BulkWriteSerializer, ItemFramesSerializer,
+    METADATA_OBJECT, BulkResponseSerializer, BulkWriteSerializer, ItemFramesSerializer,
     MetadataChangeSerializer,
 )
 from apps.metadata.records import MetadataChange
 from apps.metadata.services.derived import metadata_with_vectors
 from apps.metadata.services.updates import (
-    MetadataWrite, item_metadata_merge, item_metadata_replace, items_metadata_write, metadata_change_revert,
+    MetadataWrite, item_metadata_merge, item_metadata_replace, items_metadata_bulk_write, metadata_change_revert,
 )
 from apps.storage.api.items import UUID_PARAMETER, _pk_or_404, _same_404
 from apps.storage.models import Item, ItemType
@@ -117,8 +117,10 @@ class MetadataBulkView(APIView):
         else:
             writes = [MetadataWrite(update["item"], update["metadata"], merge=update["mode"] == "merge")
                       for update in data["updates"]]
-        changes = items_metadata_write(user=request.user, writes=writes)
-        return Response({"results": BulkResultSerializer(changes, many=True).data})
+        changes = items_metadata_bulk_write(user=request.user, writes=writes)
+        # BulkResultSerializer's shape, built directly: running 1,000 entries through it cost ~10 ms.
+        return Response({"results": [{"item": str(change.item_id), "change": change.pk, "action": change.action,
+                                      "keys": change.keys} for change in changes]})
 
 
 class HistoryPage(CursorPage):

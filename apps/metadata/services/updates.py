@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.http import Http404
@@ -133,15 +135,39 @@ def _restore_nulls(patch: dict, normalised: dict) -> dict:
     return merged
 
 
+class RecordedChange(NamedTuple):
+    """The history row one write recorded, as a bulk response reports it (no documents)."""
+
+    item_id: uuid.UUID
+    pk: int
+    action: str
+    keys: list[str]
+
+
 def items_metadata_write(
     *, user, writes: list[MetadataWrite], action: str | None = None, reverts: MetadataChange | None = None,
     max_items: int = BULK_MAX_ITEMS,
 ) -> list[MetadataChange]:
     """Apply replace/merge writes to up to ``max_items`` items atomically; return their history rows.
 
-    The history rows come back in the order of ``writes``. Their ``before``/``after`` are loaded from
-    the database when first read (a bulk caller rarely reads them, and 2,000 JSON documents cost).
+    The history rows come back in the order of ``writes``; ``at``, ``before`` and ``after`` are
+    loaded from the database when first read. Bulk callers that only report what they wrote use
+    ``items_metadata_bulk_write``, which is the same write without the model instances.
     """
+    recorded = items_metadata_bulk_write(user=user, writes=writes, action=action, reverts=reverts,
+                                         max_items=max_items)
+    user_id, reverts_id = getattr(user, "pk", None), reverts.pk if reverts is not None else None
+    return [MetadataChange.from_db(connection.alias, _CHANGE_FIELDS,
+                                   (change.pk, change.item_id, user_id, change.action, change.keys, reverts_id))
+            for change in recorded]
+
+
+def items_metadata_bulk_write(
+    *, user, writes: list[MetadataWrite], action: str | None = None, reverts: MetadataChange | None = None,
+    max_items: int = BULK_MAX_ITEMS,
+) -> list[RecordedChange]:
+    """``items_metadata_write`` for bulk callers: the history rows as ``RecordedChange`` tuples, in the
+    order of ``writes`` (1,000 model instances cost more than the SQL that records them)."""
     if len(writes) > max_items:
         raise ServiceValidationError(
             {"items": f"At most {max_items:,} items per request; send larger sets as a metadata job."}
@@ -162,7 +188,7 @@ def items_metadata_write(
 # after the lock was taken, so its EXISTS sees them all.
 _WRITE_SQL = f"""
 WITH w AS (SELECT * FROM jsonb_to_recordset(%(writes)s::jsonb)
-                      AS r(uuid uuid, doc jsonb, merge boolean, flat boolean, vectors boolean)),
+                      AS r(n int, uuid uuid, doc jsonb, merge boolean, flat boolean, vectors boolean)),
 upd AS (
     UPDATE {Item._meta.db_table} i
        SET client_metadata = CASE
@@ -172,7 +198,7 @@ upd AS (
            updated_at = now()
       FROM w
      WHERE i.uuid = w.uuid
- RETURNING i.uuid, w.doc, w.merge, w.vectors, old.client_metadata AS before, new.client_metadata AS after
+ RETURNING w.n, i.uuid, w.doc, w.merge, w.vectors, old.client_metadata AS before, new.client_metadata AS after
 ),
 classified AS (
     SELECT u.*, COALESCE(u.vectors
@@ -193,13 +219,19 @@ history AS (
            s.before, s.after, %(reverts_id)s::bigint, now()
       FROM classified s
      WHERE NOT s.derived
- RETURNING id, item_id, at, keys, action
+     ORDER BY s.n  -- history ids in the order of the writes
+ RETURNING id, item_id, keys
 )
-SELECT s.uuid, s.derived, CASE WHEN s.derived THEN s.before END, CASE WHEN s.derived THEN s.after END,
-       h.id, h.at, h.keys, h.action
+SELECT s.n, s.derived, CASE WHEN s.derived THEN s.before END, CASE WHEN s.derived THEN s.after END, h.id, h.keys
   FROM classified s LEFT JOIN history h ON h.item_id = s.uuid
 """
-_CHANGE_FIELDS = ("id", "item_id", "user_id", "at", "action", "keys", "reverts_id")  # before/after deferred
+_CHANGE_FIELDS = ("id", "item_id", "user_id", "action", "keys", "reverts_id")  # at, before, after: deferred
+
+
+def _write_row(n: int, write: MetadataWrite, split: tuple) -> dict:
+    stored, vectors, deletions = split
+    return {"n": n, "uuid": str(write.item_id), "doc": stored, "merge": write.merge,
+            "flat": write.merge and _flat(stored), "vectors": bool(vectors or deletions)}
 
 
 def _flat(patch) -> bool:
@@ -207,38 +239,47 @@ def _flat(patch) -> bool:
     return isinstance(patch, dict) and not any(value is None or isinstance(value, dict) for value in patch.values())
 
 
-def _apply(*, user, writes, items, payloads, schemas, action, reverts) -> list[MetadataChange]:
+def _apply(*, user, writes, items, payloads, schemas, action, reverts) -> list[RecordedChange]:
+    with_vectors = {org for org, schema in schemas.items() if any(s.type == "embedding" for s in schema.keys.values())}
     splits = {}
     for write in writes:
         item = items[write.item_id]
-        splits[write.item_id] = derived.split_vectors(payloads[write.item_id], schemas[item.organisation_id], fps=item.fps)
-    ordered = sorted(writes, key=lambda w: w.item_id)
+        payload = payloads[write.item_id]
+        splits[write.item_id] = (derived.split_vectors(payload, schemas[item.organisation_id], fps=item.fps)
+                                 if item.organisation_id in with_vectors else (payload, [], []))
+    ordered = sorted(range(len(writes)), key=lambda n: writes[n].item_id)  # index order: locality
     user_id = getattr(user, "pk", None)
     reverts_id = reverts.pk if reverts is not None else None
     with _array_cursor() as cursor:
         cursor.execute(_WRITE_SQL, {
             # One JSON document for the whole batch: encoding it is C-fast, unlike per-element array dumping.
-            "writes": json.dumps([{"uuid": str(w.item_id), "doc": splits[w.item_id][0], "merge": w.merge,
-                                   "flat": w.merge and _flat(splits[w.item_id][0]),
-                                   "vectors": bool(splits[w.item_id][1] or splits[w.item_id][2])} for w in ordered]),
+            "writes": json.dumps([_write_row(n, writes[n], splits[writes[n].item_id]) for n in ordered]),
             "max_bytes": settings.LOUPE_METADATA_MAX_BYTES, "user_id": user_id, "action": action,
             "reverts_id": reverts_id,
-        })
+        }, binary=True)  # binary results: ids, flags and key arrays load without text parsing
         rows = cursor.fetchall()
-    changes, stored = {}, {}
-    for pk, is_derived, before, after, change_id, at, keys, change_action in rows:
+    changes: list = [None] * len(writes)
+    stored = {}
+    for n, is_derived, before, after, change_id, keys in rows:
+        write = writes[n]
         if is_derived:
-            # Django's psycopg setup hands jsonb back as text (JSONField decodes it); so do we.
-            stored[pk] = (_loaded(before), _loaded(after))
+            stored[write.item_id] = (_loaded(before), _loaded(after))
         else:
-            changes[pk] = MetadataChange.from_db(
-                connection.alias, _CHANGE_FIELDS, (change_id, pk, user_id, at, change_action, keys, reverts_id))
+            changes[n] = RecordedChange(write.item_id, change_id, action or _write_action(write), keys)
     if stored:
         derived_writes = [write for write in writes if write.item_id in stored]
-        for change in _apply_derived(user=user, writes=derived_writes, items=items, splits=splits,
-                                     stored=stored, schemas=schemas, action=action, reverts=reverts):
-            changes[change.item_id] = change
-    return [changes[write.item_id] for write in writes]
+        recorded = {change.item_id: change for change in _apply_derived(
+            user=user, writes=derived_writes, items=items, splits=splits, stored=stored, schemas=schemas,
+            action=action, reverts=reverts)}
+        for n, write in enumerate(writes):
+            if write.item_id in recorded:
+                change = recorded[write.item_id]
+                changes[n] = RecordedChange(change.item_id, change.pk, change.action, change.keys)
+    return changes
+
+
+def _write_action(write: MetadataWrite) -> str:
+    return MetadataChangeAction.MERGE if write.merge else MetadataChangeAction.REPLACE
 
 
 def _apply_derived(*, user, writes, items, splits, stored, schemas, action, reverts) -> list[MetadataChange]:
@@ -265,18 +306,16 @@ def _apply_derived(*, user, writes, items, splits, stored, schemas, action, reve
         _check_size(write.item_id, after)
         changes.append(MetadataChange(
             item_id=write.item_id, user=user, before=before, after=after, keys=_changed_keys(before, after),
-            action=action or (MetadataChangeAction.MERGE if write.merge else MetadataChangeAction.REPLACE),
-            reverts=reverts,
+            action=action or _write_action(write), reverts=reverts,
         ))
     return _history_insert(changes)
 
 
 def _array_cursor():
     """A psycopg cursor with server-side parameter binding, for statements that pass 1,000-element
-    arrays (Django's cursor binds client-side, quoting every element into the SQL text); ``%b``
-    placeholders send the arrays in binary, with no per-element escaping at all."""
+    arrays or documents (Django's cursors bind client-side, quoting every value into the SQL text)."""
     connection.ensure_connection()
-    return connection.connection.cursor()
+    return psycopg.Cursor(connection.connection)
 
 
 def _history_insert(changes: list[MetadataChange]) -> list[MetadataChange]:
