@@ -134,6 +134,11 @@ def path_uuid(value, what: str) -> uuid.UUID:
         raise Http404(f"No such {what}.") from exc
 
 
+def base_url(request) -> str:
+    """Scheme and host as the caller reached Loupe, for absolute links in responses."""
+    return request.build_absolute_uri("/")
+
+
 def body_object(request) -> dict:
     data = request.data
     if not isinstance(data, dict):

@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import uuid
 
+from django.urls import reverse
+
 from apps.metadata.services.derived import metadata_with_vectors
 from apps.storage.models import Folder, FolderRole, Item, ItemType, StorageIntegration
 from apps.storage.models.integrations import StorageIntegrationKind
 from apps.storage.selectors import folder_breadcrumbs
+from apps.storage.signed_links import item_content_token
 
 ITEM_TYPES = {
     ItemType.IMAGE: "image",
@@ -51,22 +54,35 @@ def _storage_location(item: Item, integration: StorageIntegration | None) -> str
     return "encord"  # files Loupe holds itself (uploads, local roots)
 
 
-def _signed_url(item: Item) -> str | None:
-    # Public HTTP(S) URLs are already fetchable by the caller; Loupe hands out no other links yet.
-    return item.url if item.url.startswith(("http://", "https://")) else None
+def _signed_url(item: Item, base_url: str) -> str | None:
+    """A URL the caller can GET without credentials: public HTTP(S) URLs as they are, anything else
+    (local roots, uploads, S3, rendered sequences) as a time-limited Loupe link. Groups and series
+    have no file of their own."""
+    if item.url.startswith(("http://", "https://")):
+        return item.url
+    if not item.url and item.item_type != ItemType.IMAGE_SEQUENCE:
+        return None
+    if item.item_type in (ItemType.IMAGE_GROUP, ItemType.DICOM_SERIES):
+        return None
+    return base_url.rstrip("/") + reverse("storage:item-content-signed", args=[item_content_token(item.pk)])
 
 
-def items_wire(items: list[Item], *, sign_urls: bool = False, include_metadata: bool = True) -> list[dict]:
-    """StorageItem objects for ``items`` (metadata with embedding values read in one query)."""
+def items_wire(items: list[Item], *, base_url: str, sign_urls: bool = False,
+               include_metadata: bool = True) -> list[dict]:
+    """StorageItem objects for ``items`` (metadata with embedding values read in one query).
+
+    ``base_url`` (scheme and host the caller used) makes signed links absolute.
+    """
     metadata = metadata_with_vectors(items) if include_metadata else {}
-    return [_item_wire(item, metadata.get(item.pk, {}), sign_urls=sign_urls) for item in items]
+    return [_item_wire(item, metadata.get(item.pk, {}), signed_url=_signed_url(item, base_url) if sign_urls else None)
+            for item in items]
 
 
-def item_wire(item: Item, *, sign_url: bool = False) -> dict:
-    return items_wire([item], sign_urls=sign_url)[0]
+def item_wire(item: Item, *, base_url: str, sign_url: bool = False) -> dict:
+    return items_wire([item], base_url=base_url, sign_urls=sign_url)[0]
 
 
-def _item_wire(item: Item, metadata: dict, *, sign_urls: bool) -> dict:
+def _item_wire(item: Item, metadata: dict, *, signed_url: str | None) -> dict:
     integration = item.integration if item.integration_id else None
     return {
         "uuid": str(item.pk),
@@ -84,7 +100,7 @@ def _item_wire(item: Item, metadata: dict, *, sign_urls: bool) -> dict:
         "storageLocation": _storage_location(item, integration),
         "integrationHash": str(item.integration_id) if item.integration_id else None,
         "url": item.url or None,
-        "signedUrl": _signed_url(item) if sign_urls else None,
+        "signedUrl": signed_url,
         "fileSize": item.file_size,
         "mimeType": item.mime_type or None,
         "duration": item.duration,

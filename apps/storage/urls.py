@@ -21,6 +21,7 @@ urlpatterns = [
     path("imports/<uuid:pk>/errors.csv", views.import_job_errors_csv, name="import-job-errors-csv"),
     path("items/<uuid:pk>/", views_items.item_detail, name="item"),
     path("items/<uuid:pk>/content", views_items.item_content, name="item-content"),
+    path("items/signed/<str:token>", views_items.item_content_signed, name="item-content-signed"),
     path("items/<uuid:pk>/preview", views_items.item_preview, name="item-preview"),
     path("items/<uuid:pk>/frames/<int:index>", views_items.item_frame, name="item-frame"),
     path("items/<uuid:pk>/waveform", views_items.item_waveform, name="item-waveform"),

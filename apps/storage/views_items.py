@@ -32,6 +32,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
@@ -53,6 +54,7 @@ from apps.storage.selectors_items import item_children, item_get_for
 from apps.storage.services import items as item_services
 from apps.storage.services.integrations import fetch_policy, s3_credentials
 from apps.storage.services.media_files import url_file_to_local
+from apps.storage.signed_links import item_content_token_pk
 from apps.storage.views import _form_errors, _form_fragment, _redirect
 
 CHUNK_BYTES = 256 * 1024  # streamed content: one read per chunk, bounded memory per request
@@ -269,7 +271,22 @@ def _local_content(request, item: Item):
 @require_safe
 def item_content(request, pk):
     """The item's bytes, or a redirect to where the browser can load them (see the module docstring)."""
-    item = item_get_for(user=request.user, pk=pk)
+    return _content_response(request, item_get_for(user=request.user, pk=pk))
+
+
+@login_not_required
+@require_safe
+def item_content_signed(request, token):
+    """The same, for a time-limited link (``signed_links``): the token is the permission, so no login."""
+    pk = item_content_token_pk(token)
+    item = (Item.objects.select_related("folder", "integration")
+            .filter(pk=pk, deleted_at__isnull=True, folder__deleted_at__isnull=True).first() if pk else None)
+    if item is None:
+        raise Http404("This link is invalid or has expired.")
+    return _content_response(request, item)
+
+
+def _content_response(request, item: Item):
     if item.item_type == ItemType.IMAGE_SEQUENCE:
         return _storage_response(request, item.rendered, content_type="video/mp4")
     if item.is_container or not item.url:

@@ -201,3 +201,11 @@ def test_objects_carry_every_field_the_sdk_requires(base, alice, alice_key, fold
     for name, field in FolderModel.model_fields.items():
         assert field.alias in folder_body, field.alias
     assert Item.objects.count() == 1
+
+
+def test_legacy_rpc_without_credentials_is_401(live_server, transactional_db):
+    """``/public`` authenticates itself (no login redirect) and refuses an unsigned call."""
+    for path in ("/public", "/public/user"):
+        response = requests.post(f"{live_server.url}{path}", data=b"{}", allow_redirects=False, timeout=30)
+        assert response.status_code == 401
+        assert response.json()["response"] == ["AUTHENTICATION_ERROR"]

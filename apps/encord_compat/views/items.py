@@ -12,7 +12,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from apps.encord_compat.base import (
-    EncordView, as_uuid, body_get, body_object, param, param_bool, param_int, param_list, path_uuid,
+    EncordView, as_uuid, base_url, body_get, body_object, param, param_bool, param_int, param_list, path_uuid,
 )
 from apps.encord_compat.paging import MAX_PAGE_SIZE, keyset_page, sort_field
 from apps.encord_compat.views.folders import folder_for
@@ -52,7 +52,7 @@ def items_page(request, queryset) -> Response:
         desc=param_bool(request, "desc"), page_size=param_int(request, "pageSize", 100, low=1, high=MAX_PAGE_SIZE),
         token=param(request, "pageToken"),
     )
-    results = items_wire(rows, sign_urls=param_bool(request, "signUrls"),
+    results = items_wire(rows, base_url=base_url(request), sign_urls=param_bool(request, "signUrls"),
                          include_metadata=param_bool(request, "includeClientMetadata", default=True))
     return Response({"results": results, "nextPageToken": token})
 
@@ -114,7 +114,7 @@ class ItemView(EncordView):
     def get(self, request, item_uuid):
         """``get_storage_item(uuid, sign_url=)``."""
         item = item_get_for(user=request.user, pk=path_uuid(item_uuid, "item"))
-        return Response(item_wire(item, sign_url=param_bool(request, "signUrl")))
+        return Response(item_wire(item, base_url=base_url(request), sign_url=param_bool(request, "signUrl")))
 
 
 class ItemsGetBulkView(EncordView):
@@ -125,7 +125,8 @@ class ItemsGetBulkView(EncordView):
         if len(uuids) > BUNDLE_MAX:
             raise exceptions.ValidationError({"itemUuids": f"at most {BUNDLE_MAX} per request"})
         items = items_for(request.user, uuids)
-        return Response({"results": items_wire(items, sign_urls=bool(body_get(data, "signUrls")))})
+        return Response({"results": items_wire(items, base_url=base_url(request),
+                                               sign_urls=bool(body_get(data, "signUrls")))})
 
 
 def _patch_parts(patch) -> tuple[str | None, str | None, dict | None]:
@@ -147,7 +148,7 @@ class FolderItemView(EncordView):
                 item_services.item_update(user=request.user, item=item, name=name, description=description)
             if metadata is not None:
                 item_metadata_replace(user=request.user, item=item, metadata=metadata)
-        return Response(item_wire(_fresh([item])[0]))
+        return Response(item_wire(_fresh([item])[0], base_url=base_url(request)))
 
 
 class ItemsPatchBulkView(EncordView):
@@ -168,7 +169,7 @@ class ItemsPatchBulkView(EncordView):
                     item_services.item_update(user=request.user, item=item, name=name, description=description)
             if writes:
                 items_metadata_write(user=request.user, writes=writes)
-        return Response({"results": items_wire(_fresh(items))})
+        return Response({"results": items_wire(_fresh(items), base_url=base_url(request))})
 
 
 class ChildItemsView(EncordView):
@@ -176,7 +177,8 @@ class ChildItemsView(EncordView):
         """``item.get_child_items()``: every child of a group, sequence or series, in position order."""
         item = _item_in_folder(request, folder_uuid, item_uuid)
         children = list(item_children(item=item).select_related(*ITEM_RELATED))
-        return Response({"results": items_wire(children, sign_urls=param_bool(request, "signUrls")),
+        return Response({"results": items_wire(children, base_url=base_url(request),
+                                               sign_urls=param_bool(request, "signUrls")),
                          "nextPageToken": None})
 
 
