@@ -344,7 +344,11 @@ def metadata_size_bound(objects: list) -> int:
     A bulk writer checks this once: when it is within the limit, no single object can be over it
     and ``validate_metadata`` may skip its own check (``max_bytes=None``).
     """
-    return _json_size_bound(objects)
+    flat, nested = [], []  # one-level objects are encoded in one C call; others may hold embeddings
+    for obj in objects:
+        is_flat = isinstance(obj, dict) and not any(isinstance(value, dict | list) for value in obj.values())
+        (flat if is_flat else nested).append(obj)
+    return _json_size(flat) + _json_size_bound(nested)
 
 
 def _json_size_bound(value: Any) -> int:

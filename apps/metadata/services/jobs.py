@@ -44,6 +44,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from apps.core.errors import ServiceValidationError
+from apps.core.heap import heap_frozen
 from apps.core.jobs import job_cancel_request
 from apps.core.models import OrganisationMember, OrganisationRole
 from apps.metadata.models_jobs import (
@@ -408,7 +409,7 @@ def metadata_job_run(*, job_id) -> MetadataJob | None:
         facts = _scan(job)
         _settle_options(job, facts)
         scope = _scope(job)
-        with job.source.open("rb") as handle:
+        with job.source.open("rb") as handle, heap_frozen():
             finished = _run_chunks(job, _rows(handle, job, facts), scope)
     except MetadataFileError as exc:
         return _finish(job, MetadataJobStatus.ERROR, str(exc))
