@@ -16,7 +16,7 @@ from apps.encord_compat.base import (
 )
 from apps.encord_compat.paging import MAX_PAGE_SIZE, keyset_page, sort_field
 from apps.encord_compat.views.folders import folder_for
-from apps.encord_compat.wire import item_type_loupe, item_wire, items_wire
+from apps.encord_compat.wire import WIRE_DEFERRED, item_type_loupe, item_wire, items_wire
 from apps.metadata.services.updates import MetadataWrite, item_metadata_replace, items_metadata_write
 from apps.storage.models import Folder, FolderRole, Item
 from apps.storage.permissions import folder_require
@@ -24,7 +24,6 @@ from apps.storage.selectors_items import item_children, item_get_for, item_list
 from apps.storage.services import items as item_services
 
 BUNDLE_MAX = 1000
-ITEM_RELATED = ("created_by", "integration")
 
 
 def _item_types(request) -> list[str]:
@@ -48,7 +47,7 @@ def items_page(request, queryset) -> Response:
     if param_bool(request, "isInDataset", default=None):
         queryset = queryset.none()  # no item is linked to a dataset yet
     rows, token = keyset_page(
-        queryset.select_related(*ITEM_RELATED), field=sort_field(param(request, "order")),
+        queryset.defer(*WIRE_DEFERRED), field=sort_field(param(request, "order")),
         desc=param_bool(request, "desc"), page_size=param_int(request, "pageSize", 100, low=1, high=MAX_PAGE_SIZE),
         token=param(request, "pageToken"),
     )
@@ -61,11 +60,11 @@ def items_for(user, uuids: list, *, role: str = FolderRole.VIEWER) -> list[Item]
     """Items by uuid in the given order, each folder checked once; 404 names the first one missing."""
     wanted = [as_uuid(value, "itemUuids") for value in uuids]
     found = {
-        item.pk: item for item in Item.objects.live().select_related("folder", *ITEM_RELATED)
+        item.pk: item for item in Item.objects.live().defer(*WIRE_DEFERRED)
         .filter(pk__in=wanted, folder__deleted_at__isnull=True)
     }
     allowed = {}
-    for folder in {item.folder_id: item.folder for item in found.values()}.values():
+    for folder in Folder.objects.filter(pk__in={item.folder_id for item in found.values()}):
         try:
             folder_require(user=user, folder=folder, role=role)
             allowed[folder.pk] = True
@@ -86,7 +85,7 @@ def _item_in_folder(request, folder_uuid, item_uuid) -> Item:
 
 
 def _fresh(items: list[Item]) -> list[Item]:
-    by_pk = Item.objects.select_related(*ITEM_RELATED).in_bulk([item.pk for item in items])
+    by_pk = Item.objects.defer(*WIRE_DEFERRED).in_bulk([item.pk for item in items])
     return [by_pk[item.pk] for item in items]
 
 
@@ -176,7 +175,7 @@ class ChildItemsView(EncordView):
     def get(self, request, folder_uuid, item_uuid):
         """``item.get_child_items()``: every child of a group, sequence or series, in position order."""
         item = _item_in_folder(request, folder_uuid, item_uuid)
-        children = list(item_children(item=item).select_related(*ITEM_RELATED))
+        children = list(item_children(item=item).defer(*WIRE_DEFERRED))
         return Response({"results": items_wire(children, base_url=base_url(request),
                                                sign_urls=param_bool(request, "signUrls")),
                          "nextPageToken": None})
