@@ -21,7 +21,10 @@ def upload_job_start(
     if (external_files is None) == (data_items is None):
         raise ServiceValidationError({"externalFiles": "Send exactly one of externalFiles and dataItems."})
     if external_files is not None:
-        document = json.loads(external_files) if isinstance(external_files, str) else external_files
+        try:
+            document = json.loads(external_files) if isinstance(external_files, str) else external_files
+        except ValueError as exc:
+            raise ServiceValidationError({"externalFiles": f"not valid JSON: {exc}"}) from exc
     else:
         try:
             document = data_items_to_import(data_items)

@@ -209,3 +209,17 @@ def test_legacy_rpc_without_credentials_is_401(live_server, transactional_db):
         response = requests.post(f"{live_server.url}{path}", data=b"{}", allow_redirects=False, timeout=30)
         assert response.status_code == 401
         assert response.json()["response"] == ["AUTHENTICATION_ERROR"]
+
+
+def test_bad_upload_bodies_are_400_and_start_nothing(base, alice_key, folder):
+    from apps.storage.models import ImportJob
+
+    url = f"{base}/storage/folders/{folder.pk}/data-upload-jobs"
+    for body, expected in [({"externalFiles": "{not json"}, "not valid JSON"),
+                           ({}, "exactly one of externalFiles and dataItems"),
+                           ({"dataItems": {"scenes": [{"title": "s"}]}}, "does not register scenes"),
+                           ({"externalFiles": [1, 2]}, "must be a JSON object")]:
+        response = _send(_signed("POST", url, alice_key[1], body=body))
+        assert response.status_code == 400, body
+        assert expected in response.json()["message"]
+    assert ImportJob.objects.count() == 0

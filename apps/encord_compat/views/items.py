@@ -184,9 +184,11 @@ class ChildItemsView(EncordView):
 class ItemsMoveView(EncordView):
     def post(self, request, folder_uuid):
         """``item.move_to_folder`` / ``folder.move_items_to_folder``: ``{itemUuids, newParentUuid}``."""
-        folder_for(request, folder_uuid)
+        folder = folder_for(request, folder_uuid)
         data = body_object(request)
         items = items_for(request.user, body_get(data, "itemUuids") or [])
+        if any(item.folder_id != folder.pk for item in items):
+            raise Http404("An item is not in this folder.")
         destination = folder_for(request, as_uuid(body_get(data, "newParentUuid"), "newParentUuid"))
         item_services.items_move(user=request.user, items=items, destination=destination)
         return Response(status=204)
