@@ -9,7 +9,8 @@ through the import engine), then:
 
 * ``bulk_merge_1000``: ``--requests`` requests of ``POST /api/v1/metadata/bulk``, each merging 2 keys
   into 1,000 different items, against gunicorn on a free 127.0.0.1 port (DEBUG off), one at a time
-  after 2 warm-up requests. Reports the client-side median and p95 round trip.
+  after 2 warm-up requests. Reports the median and p95 of the server time (the endpoint's
+  ``Server-Timing: app;dur=`` header: dispatch to rendered body) and of the client-side round trip.
 * ``merge_job_100k``: a CSV metadata job (``uuid,reviewed,score``) over every top-level item, run by
   one Celery worker process; items/s over the job's own run time and over submit-to-done.
 * ``merge_job_100k_url``: the same as a JSON job matching items by url.
@@ -173,18 +174,23 @@ def bulk_merge(env: dict, user, items: list[tuple[str, str]], requests_count: in
             if n >= WARMUP_REQUESTS:
                 timings.append(elapsed * 1000)
                 if "Server-Timing" in response.headers:
-                    server_timings.append(response.headers["Server-Timing"])
+                    server_timings.append(_server_ms(response.headers["Server-Timing"]))
     finally:
         server.terminate()
         server.wait(timeout=30)
-    result = {
-        "requests": requests_count, "items_per_request": BULK_ITEMS, "median_ms": round(statistics.median(timings), 1),
-        "p95_ms": round(_percentile(timings, 0.95), 1), "min_ms": round(min(timings), 1),
-        "max_ms": round(max(timings), 1), "target_median_ms": 150,
-    }
+    result = {"requests": requests_count, "items_per_request": BULK_ITEMS, "target_median_ms": 150}
     if server_timings:
-        result["server_timing_sample"] = server_timings[:3]
+        result |= {"server_median_ms": round(statistics.median(server_timings), 1),
+                   "server_p95_ms": round(_percentile(server_timings, 0.95), 1),
+                   "server_min_ms": round(min(server_timings), 1), "server_max_ms": round(max(server_timings), 1)}
+    result |= {"median_ms": round(statistics.median(timings), 1), "p95_ms": round(_percentile(timings, 0.95), 1),
+               "min_ms": round(min(timings), 1), "max_ms": round(max(timings), 1)}
     return result
+
+
+def _server_ms(header: str) -> float:
+    """The ``dur`` of ``app;dur=12.3`` (the only metric the bulk endpoint reports)."""
+    return float(header.split("dur=", 1)[1].split(",", 1)[0])
 
 
 def _csv_file(items: list[tuple[str, str]], seed: int) -> bytes:

