@@ -38,6 +38,26 @@ def item_get_for(*, user, pk, role: str = FolderRole.VIEWER, include_trashed: bo
     return item
 
 
+def items_get_for(*, user, pks: list, role: str = FolderRole.VIEWER, defer: tuple[str, ...] = ()) -> list[Item]:
+    """Live items by uuid, in the order asked, each folder checked once (not once per item).
+
+    One unknown or invisible uuid makes the whole call a 404 naming it, as ``item_get_for`` would.
+    """
+    found = {item.pk: item for item in Item.objects.live().defer(*defer)
+             .filter(pk__in=pks, folder__deleted_at__isnull=True)}
+    allowed = {}
+    for folder in Folder.objects.filter(pk__in={item.folder_id for item in found.values()}):
+        try:
+            folder_require(user=user, folder=folder, role=role)
+            allowed[folder.pk] = True
+        except Http404:
+            allowed[folder.pk] = False
+    for pk in pks:
+        if pk not in found or not allowed[found[pk].folder_id]:
+            raise Http404(f"No such item: {pk}")
+    return [found[pk] for pk in pks]
+
+
 def item_trash_list(*, user) -> QuerySet[Item]:
     """Trashed top-level items in live folders the user can see."""
     return (

@@ -19,8 +19,7 @@ from apps.encord_compat.views.folders import folder_for
 from apps.encord_compat.wire import WIRE_DEFERRED, item_type_loupe, item_wire, items_wire
 from apps.metadata.services.updates import MetadataWrite, item_metadata_replace, items_metadata_write
 from apps.storage.models import Folder, FolderRole, Item
-from apps.storage.permissions import folder_require
-from apps.storage.selectors_items import item_children, item_get_for, item_list
+from apps.storage.selectors_items import item_children, item_get_for, item_list, items_get_for
 from apps.storage.services import items as item_services
 
 BUNDLE_MAX = 1000
@@ -57,23 +56,8 @@ def items_page(request, queryset) -> Response:
 
 
 def items_for(user, uuids: list, *, role: str = FolderRole.VIEWER) -> list[Item]:
-    """Items by uuid in the given order, each folder checked once; 404 names the first one missing."""
-    wanted = [as_uuid(value, "itemUuids") for value in uuids]
-    found = {
-        item.pk: item for item in Item.objects.live().defer(*WIRE_DEFERRED)
-        .filter(pk__in=wanted, folder__deleted_at__isnull=True)
-    }
-    allowed = {}
-    for folder in Folder.objects.filter(pk__in={item.folder_id for item in found.values()}):
-        try:
-            folder_require(user=user, folder=folder, role=role)
-            allowed[folder.pk] = True
-        except Http404:
-            allowed[folder.pk] = False
-    for pk in wanted:
-        if pk not in found or not allowed[found[pk].folder_id]:
-            raise Http404(f"No such item: {pk}")
-    return [found[pk] for pk in wanted]
+    return items_get_for(user=user, pks=[as_uuid(value, "itemUuids") for value in uuids], role=role,
+                         defer=WIRE_DEFERRED)
 
 
 def _item_in_folder(request, folder_uuid, item_uuid) -> Item:

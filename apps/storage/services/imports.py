@@ -342,14 +342,25 @@ def _item_rows(job: ImportJob, entry: ImportEntry, item_id: uuid.UUID, key: str,
 
 
 def _row(job, item_id, parent_id, position, item_type, name, url, key, metadata, status, source, media, index):
-    values = {column: media.get(name) for name, column in MEDIA_COLUMNS.items()}
+    # Runs once per item row (1.25M for the 1M benchmark): no intermediate dict, and the job's own ids
+    # (the same on every row) go to the COPY as ready-made text rather than through a dumper each.
+    organisation_id, folder_id, integration_id, job_id, created_by_id = _job_ids(job)
+    get = media.get
+    fps, duration = get("fps"), get("duration")
     return (
-        item_id, job.organisation_id, job.folder_id, parent_id, position, item_type, name, url, key,
-        job.integration_id, json.dumps(metadata), status, source, values["file_size"], values["mime_type"] or "",
-        values["width"], values["height"], values["fps"], values["duration"], _frame_count(media),
-        values["codec"] or "", values["audio_sample_rate"], values["audio_bit_depth"], values["audio_num_channels"],
-        job.pk, index, job.created_by_id,
-    )
+        item_id, organisation_id, folder_id, parent_id, position, item_type, name, url, key,
+        integration_id, json.dumps(metadata) if metadata else "{}", status, source, get("file_size"),
+        get("mime_type") or "", get("width"), get("height"), fps, duration,
+        int(round(fps * duration)) if fps and duration else None, get("codec") or "", get("sample_rate"),
+        get("bit_depth"), get("num_channels"), job_id, index, created_by_id,
+    )  # the order of COPY_COLUMNS; MEDIA_COLUMNS names the media block's fields
+
+
+def _job_ids(job: ImportJob) -> tuple:
+    if not hasattr(job, "_copy_ids"):
+        job._copy_ids = tuple(None if value is None else str(value) for value in (
+            job.organisation_id, job.folder_id, job.integration_id, job.pk, job.created_by_id))
+    return job._copy_ids
 
 
 def _checked_metadata(job: ImportJob, entry: ImportEntry) -> tuple[dict, EntryError | None]:
@@ -411,12 +422,6 @@ def _write_derived(job: ImportJob, derived_rows: list[tuple]) -> None:
                          for row in derived.frame_rows(item_id, stored, fps=fps)])
     derived.vectors_copy([row for item_id, _, _, vectors in derived_rows
                           for row in derived.vector_rows(item_id, vectors, ids)])
-
-
-def _frame_count(media: dict) -> int | None:
-    if media.get("fps") and media.get("duration"):
-        return int(round(media["fps"] * media["duration"]))
-    return None
 
 
 def _apply_upserts(job: ImportJob, upserts: list[tuple[uuid.UUID, dict]]) -> None:
