@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 import ijson
+import psycopg
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import File
@@ -503,7 +504,11 @@ def _not_found(match: str, key: str) -> str:
     return f"{what} {key} in this job's folders" if match != "title" else f"{what} {key!r} in this job's folders"
 
 
-_ITEMS_BY_UUID_SQL = f"SELECT uuid, folder_id FROM {Item._meta.db_table} WHERE uuid = ANY(%s) AND deleted_at IS NULL"
+# Positions (1-based) in the uuid array of the live items in the job's folders: ints load faster than uuids.
+_ITEMS_BY_UUID_SQL = (
+    f"SELECT w.n FROM unnest(%s::uuid[]) WITH ORDINALITY AS w(uuid, n) JOIN {Item._meta.db_table} i "
+    "ON i.uuid = w.uuid WHERE i.deleted_at IS NULL AND i.folder_id = ANY(%s)"
+)
 # Served by the (folder, urls_key) index; items registered without a urls_key (uploads) by their url.
 _ITEMS_BY_URL_SQL = (
     f"SELECT uuid, url FROM {Item._meta.db_table} WHERE folder_id = ANY(%s) AND parent_id IS NULL "
@@ -516,10 +521,11 @@ _ITEMS_BY_TITLE_SQL = (
 
 
 def _fetch(sql: str, params: list) -> list[tuple]:
-    # Raw SQL with one array per list: the ORM's ``__in`` sends a placeholder per value, and
-    # formatting 1,000 of them cost more than the query itself.
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    # Raw SQL with one array per list, bound server-side in binary: the ORM's ``__in`` sends a
+    # placeholder per value, and Django's cursor quotes every element into the SQL text.
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, binary=True)
         return cursor.fetchall()
 
 
@@ -530,8 +536,9 @@ def _items_by_uuid(rows: list[_Row], scope: _Scope, errors: dict) -> dict:
             ids[row.key] = uuid.UUID(row.key)
         except ValueError:
             errors[row.index] = f"{row.key!r} is not a uuid"
-    by_pk = dict(_fetch(_ITEMS_BY_UUID_SQL, [list(set(ids.values()))]))
-    return {("uuid", key): [pk] for key, pk in ids.items() if by_pk.get(pk) in scope.folder_ids}
+    keys = list(ids)
+    found = _fetch(_ITEMS_BY_UUID_SQL, [[ids[key] for key in keys], scope.folder_list])
+    return {("uuid", keys[n - 1]): [ids[keys[n - 1]]] for (n,) in found}
 
 
 def _items_by_url(rows: list[_Row], scope: _Scope) -> dict:

@@ -60,8 +60,7 @@ def _without_nulls(patch):
     return {key: _without_nulls(value) for key, value in patch.items() if value is not None}
 
 
-@dataclass(frozen=True)
-class _ItemRef:
+class _ItemRef(NamedTuple):
     """What a write needs of an item: a tuple, not a model instance (1,000 of them per request)."""
 
     pk: uuid.UUID
@@ -71,22 +70,32 @@ class _ItemRef:
 
 
 # Locks in uuid order, so two bulk writes over the same items wait for each other instead of deadlocking.
+# Answers one row per folder, with the positions (in ``ids``) and fps of its items: a few rows of
+# arrays load much faster than three uuids per item.
 _ITEMS_LOCK_SQL = f"""
-SELECT i.uuid, i.organisation_id, i.folder_id, i.fps FROM {Item._meta.db_table} i
- WHERE i.uuid = ANY(%s) AND i.deleted_at IS NULL
-   AND EXISTS (SELECT 1 FROM {Folder._meta.db_table} f WHERE f.uuid = i.folder_id AND f.deleted_at IS NULL)
- ORDER BY i.uuid FOR UPDATE OF i
+WITH locked AS MATERIALIZED (
+    SELECT i.uuid, i.organisation_id, i.folder_id, i.fps FROM {Item._meta.db_table} i
+     WHERE i.uuid = ANY(%(ids)s) AND i.deleted_at IS NULL
+       AND EXISTS (SELECT 1 FROM {Folder._meta.db_table} f WHERE f.uuid = i.folder_id AND f.deleted_at IS NULL)
+     ORDER BY i.uuid FOR UPDATE OF i
+)
+SELECT l.folder_id, l.organisation_id, array_agg(w.n), array_agg(l.fps)
+  FROM locked l JOIN unnest(%(ids)s::uuid[]) WITH ORDINALITY AS w(uuid, n) USING (uuid)
+ GROUP BY l.folder_id, l.organisation_id
 """
 
 
 def _items_for_write(*, user, item_ids: list) -> dict:
     """The live items, locked until the transaction ends; refuses items the user cannot edit."""
     with _array_cursor() as cursor:
-        cursor.execute(_ITEMS_LOCK_SQL, [item_ids])
-        items = {row[0]: _ItemRef(*row) for row in cursor.fetchall()}
+        cursor.execute(_ITEMS_LOCK_SQL, {"ids": item_ids}, binary=True)
+        groups = cursor.fetchall()
+    items = {item_ids[n - 1]: _ItemRef(item_ids[n - 1], organisation_id, folder_id, fps)
+             for folder_id, organisation_id, positions, fps_list in groups
+             for n, fps in zip(positions, fps_list, strict=True)}
     # A role depends on the folder's organisation and root only: one check per tree, not per folder.
     trees: dict[tuple, list] = {}
-    for folder in Folder.objects.filter(pk__in={item.folder_id for item in items.values()}).only(
+    for folder in Folder.objects.filter(pk__in=[folder_id for folder_id, *_ in groups]).only(
             "uuid", "organisation_id", "root_id"):
         trees.setdefault((folder.organisation_id, folder.root_id), []).append(folder)
     for folders in trees.values():
@@ -116,10 +125,11 @@ def _validate(writes: list[MetadataWrite], items: dict) -> tuple[dict, dict]:
         if not isinstance(write.metadata, dict):
             errors.append(f"item {write.item_id}: metadata must be a JSON object")
             continue
-        values = _without_nulls(write.metadata) if write.merge else write.metadata
+        nulls = write.merge and not _flat(write.metadata)  # a flat patch has no null to set aside
+        values = _without_nulls(write.metadata) if nulls else write.metadata
         normalised, problems = validate_metadata(values, schema, max_bytes=max_bytes)
         errors += [f"item {write.item_id}: {problem.message}" for problem in problems]
-        payloads[write.item_id] = _restore_nulls(write.metadata, normalised) if write.merge else normalised
+        payloads[write.item_id] = _restore_nulls(write.metadata, normalised) if nulls else normalised
     if errors:
         raise ServiceValidationError({"metadata": errors})
     return payloads, schemas
@@ -247,13 +257,12 @@ def _apply(*, user, writes, items, payloads, schemas, action, reverts) -> list[R
         payload = payloads[write.item_id]
         splits[write.item_id] = (derived.split_vectors(payload, schemas[item.organisation_id], fps=item.fps)
                                  if item.organisation_id in with_vectors else (payload, [], []))
-    ordered = sorted(range(len(writes)), key=lambda n: writes[n].item_id)  # index order: locality
     user_id = getattr(user, "pk", None)
     reverts_id = reverts.pk if reverts is not None else None
     with _array_cursor() as cursor:
         cursor.execute(_WRITE_SQL, {
             # One JSON document for the whole batch: encoding it is C-fast, unlike per-element array dumping.
-            "writes": json.dumps([_write_row(n, writes[n], splits[writes[n].item_id]) for n in ordered]),
+            "writes": json.dumps([_write_row(n, write, splits[write.item_id]) for n, write in enumerate(writes)]),
             "max_bytes": settings.LOUPE_METADATA_MAX_BYTES, "user_id": user_id, "action": action,
             "reverts_id": reverts_id,
         }, binary=True)  # binary results: ids, flags and key arrays load without text parsing
