@@ -288,6 +288,31 @@ def test_cancelling_a_pending_job_stops_it_before_any_row(celery_worker_process,
     assert _metadata(item) == {"score": 0.1}
 
 
+def test_a_chunk_bigger_than_a_bulk_request_is_written_in_one_call(admin, folder, monkeypatch):
+    Item.objects.bulk_create([
+        Item(organisation=folder.organisation, folder=folder, item_type=ItemType.IMAGE, name=f"{n}.jpg",
+             url=f"https://cdn.example.com/{n}.jpg", client_metadata={"n": n}, status=ItemStatus.READY)
+        for n in range(1200)])
+    items = list(Item.objects.filter(folder=folder).order_by("name"))
+    job = MetadataJob.objects.create(
+        organisation=folder.organisation, folder=folder, created_by=admin, file_format="csv",
+        source=ContentFile("uuid,score\n" + "".join(f"{i.pk},0.5\n" for i in items), "rows.csv"))
+    calls = []
+    original = job_services.items_metadata_bulk_write
+
+    def spy(**kwargs):
+        calls.append(len(kwargs["writes"]))
+        return original(**kwargs)
+
+    monkeypatch.setattr(job_services, "items_metadata_bulk_write", spy)
+
+    job = metadata_job_run(job_id=job.pk)
+
+    assert (job.status, job.done, job.failed, calls) == ("DONE", 1200, 0, [1200])
+    assert MetadataChange.objects.filter(item__folder=folder).count() == 1200
+    assert all(i.client_metadata == {"n": int(i.name[:-4]), "score": 0.5} for i in Item.objects.filter(folder=folder))
+
+
 def test_cancel_between_chunks_keeps_committed_chunks(admin, folder, monkeypatch):
     items = [_item(folder, f"{n}.jpg", {"score": 0}) for n in range(5)]
     job = MetadataJob.objects.create(
