@@ -9,7 +9,7 @@ through the import engine), then:
 
 * ``bulk_merge_1000``: ``--requests`` requests of ``POST /api/v1/metadata/bulk``, each merging 2 keys
   into 1,000 different items, against gunicorn on a free 127.0.0.1 port (DEBUG off), one at a time
-  after 2 warm-up requests. Reports the median and p95 of the server time (the endpoint's
+  after 4 warm-up requests. Reports the median and p95 of the server time (the endpoint's
   ``Server-Timing: app;dur=`` header: dispatch to rendered body) and of the client-side round trip.
 * ``merge_job_100k``: a CSV metadata job (``uuid,reviewed,score``) over every top-level item, run by
   one Celery worker process; items/s over the job's own run time and over submit-to-done.
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 BENCH_DB = "loupe_bench_metadata"
 REDIS_DB = 13  # bench_import.py uses 14 and the tests 15
 BULK_ITEMS = 1000
-WARMUP_REQUESTS = 2
+WARMUP_REQUESTS = 4  # each of gunicorn's 2 workers loads URL conf and DRF on its first request (~0.4 s)
 
 
 def _bench_env() -> dict:
