@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from apps.metadata.models_jobs import MetadataJob, MetadataJobStatus
 from apps.metadata.records import MetadataChange
+from apps.metadata.services import job_files
 from apps.metadata.services import jobs as job_services
 from apps.metadata.services.jobs import (
     metadata_job_cancel, metadata_job_create, metadata_job_run, metadata_jobs_resume_stale,
@@ -424,4 +425,4 @@ def test_import_metadata_command(celery_worker_process, admin, folder, sub, tmp_
     ("sunny", "sunny"), ("2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z"), ("[broken", "[broken"), ("True", "True"),
 ])
 def test_csv_cells_become_json_values(cell, value):
-    assert job_services._cell_value(cell) == value
+    assert job_files._cell_value(cell) == value

@@ -4,8 +4,8 @@ The three doors (REST API, ``manage.py import_metadata``, and anything else that
 ``metadata_job_create``; a Celery task calls ``metadata_job_run``.
 
 Why it is shaped like this (the import engine's pattern, ``apps.storage.services.imports``):
-* The file is streamed twice: a cheap scan that counts rows and refuses a malformed file before
-  anything is written, then the row pass (``csv.reader`` / ``ijson``); no pass holds the file.
+* The file is streamed twice (``job_files``): a cheap scan that counts rows and refuses a malformed
+  file before anything is written, then the row pass (``csv.reader`` / ``ijson``); no pass holds it.
 * Rows go in chunks of ``CHUNK_ROWS``. A chunk resolves its items in one query per match kind,
   validates row by row (an invalid row becomes a job error; the others still go through), writes the
   valid rows with ``items_metadata_bulk_write`` (history, key frames and embeddings included), and commits
@@ -25,10 +25,7 @@ File formats (``docs``: spec/metadata.md, "Bulk ... Larger batches go through a 
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -52,8 +49,9 @@ from apps.metadata.models_jobs import (
     MetadataJob, MetadataJobError, MetadataJobFormat, MetadataJobMatch, MetadataJobMode, MetadataJobStatus,
 )
 from apps.metadata.selectors import schema_for
+from apps.metadata.services.job_files import FileFacts, FileRow, MetadataFileError, file_rows, file_scan
 from apps.metadata.services.updates import MetadataWrite, items_metadata_bulk_write
-from apps.metadata.validation import key_name_error, metadata_size_bound, validate_metadata
+from apps.metadata.validation import metadata_size_bound, validate_metadata
 from apps.storage.models import Folder, FolderMember, FolderRole, Item
 from apps.storage.permissions import folder_require
 
@@ -63,214 +61,12 @@ logger = logging.getLogger(__name__)
 # (job row lock, progress, commit, schema and permission reads) are paid once per 5,000 rows.
 CHUNK_ROWS = 5000
 ERRORS_PER_ROW_MAX = 5  # validation problems quoted in one row's error
-IDENTIFIER_KEYS = {"item": MetadataJobMatch.UUID, "uuid": MetadataJobMatch.UUID,
-                   "url": MetadataJobMatch.URL, "title": MetadataJobMatch.TITLE}
-_JSON_START = frozenset('-0123456789[{"')
-_LITERALS = {"true": True, "false": False, "null": None}
-_VALUE_STARTS = frozenset({"start_map", "start_array", "string", "number", "boolean", "null"})  # ijson events
 
 
-class MetadataFileError(Exception):
-    """The file as a whole cannot be read; nothing of it is applied."""
+# --------------------------------------------------------------------------- the file's options
 
 
-# --------------------------------------------------------------------------- reading the file
-
-
-@dataclass(slots=True)
-class _Row:
-    """One row of the file: ``index`` 0-based among rows; ``error`` set when the row itself is malformed."""
-
-    index: int
-    location: str
-    match: str
-    key: str
-    metadata: object = None
-    error: str = ""
-
-
-@dataclass
-class _FileFacts:
-    total: int
-    mode: str  # "" when the file does not say
-    match: str  # "" when each row names its own identifier (JSON lists)
-    shape: str  # csv | items-map | items-list | list
-    columns: tuple[str, ...] = ()
-
-
-def _open_text(handle):
-    return io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
-
-
-def _csv_header(reader) -> tuple[str, tuple[str, ...]]:
-    header = next(reader, None)
-    if not header or not header[0].strip():
-        raise MetadataFileError("The CSV file has no header row; its first column must be uuid, url or title.")
-    match = IDENTIFIER_KEYS.get(header[0].strip().lower())
-    if match is None:
-        raise MetadataFileError(f"The CSV header's first column is {header[0]!r}; it must be uuid, url or title.")
-    columns = tuple(header[1:])
-    for name in columns:
-        problem = None if name in ("$encord", "keyframes") else key_name_error(name)
-        if problem:
-            raise MetadataFileError(f"The CSV header names an invalid key {name!r}: {problem}")
-    duplicates = sorted({name for name in columns if columns.count(name) > 1})
-    if duplicates:
-        raise MetadataFileError(f"The CSV header names these keys twice: {', '.join(duplicates)}.")
-    return match, columns
-
-
-def _scan_csv(handle) -> _FileFacts:
-    try:
-        reader = csv.reader(_open_text(handle))
-        match, columns = _csv_header(reader)
-        total = sum(1 for cells in reader if any(cells))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise MetadataFileError(f"The CSV file cannot be read: {exc}") from exc
-    return _FileFacts(total=total, mode="", match=match, shape="csv", columns=columns)
-
-
-def _cell_value(text: str):
-    """A CSV cell as a JSON value: JSON literals, numbers, arrays, objects and quoted strings parse;
-    everything else (``sunny``, ``2024-05-01T10:00:00Z``, ``007``, `` 1``) stays the text."""
-    if text in _LITERALS:
-        return _LITERALS[text]
-    if text[0] in _JSON_START and text[-1] > " ":
-        try:
-            return _CELL_DECODER.decode(text)
-        except ValueError:
-            return text
-    return text
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not JSON")  # NaN and Infinity stay strings
-
-
-# One decoder for every cell: json.loads with an argument builds a new decoder per call.
-_CELL_DECODER = json.JSONDecoder(parse_constant=_no_constant)
-
-
-def _csv_rows(handle, facts: _FileFacts, *, start: int):
-    reader = csv.reader(_open_text(handle))
-    next(reader)
-    columns, width, index = facts.columns, len(facts.columns) + 1, -1
-    for cells in reader:
-        if not any(cells):
-            continue
-        index += 1
-        if index < start:
-            continue
-        row = _Row(index, f"line {reader.line_num}", facts.match, cells[0].strip())
-        if len(cells) != width:
-            row.error = f"the row has {len(cells)} cells; the header has {width}"
-        elif not row.key:
-            row.error = f"the {facts.match} cell is empty"
-        else:
-            row.metadata = {name: _cell_value(cell) for name, cell in zip(columns, cells[1:]) if cell != ""}
-        yield row
-
-
-def _scan_json(handle) -> _FileFacts:
-    """Find the file's shape, its ``mode``/``match`` and count its rows, streaming parser events."""
-    events = ijson.parse(handle, use_float=True)
-    try:
-        _, first, _ = next(events)
-        if first == "start_array":
-            return _FileFacts(total=_count_elements(events, "item"), mode="", match="", shape="list")
-        if first != "start_map":
-            raise MetadataFileError("The JSON file must hold an object with \"items\", or a list of rows.")
-        return _scan_json_object(events)
-    except ijson.JSONError as exc:
-        raise MetadataFileError(f"The file is not valid JSON: {exc}") from exc
-    except StopIteration:
-        raise MetadataFileError("The file is empty.") from None
-
-
-def _count_elements(events, prefix: str) -> int:
-    return sum(1 for p, event, _ in events if p == prefix and event in _VALUE_STARTS)
-
-
-def _scan_json_object(events) -> _FileFacts:
-    found: dict = {}
-    shape, total = None, 0
-    for prefix, event, value in events:
-        if prefix == "" and event == "map_key":
-            if value not in ("mode", "match", "items"):
-                raise MetadataFileError(f"Unknown key {value!r} in the file: expected mode, match and items.")
-        elif prefix in ("mode", "match"):
-            found[prefix] = value
-        elif prefix == "items" and shape is None:
-            shape = {"start_map": "items-map", "start_array": "items-list"}.get(event, "bad")
-        elif shape == "items-map" and prefix == "items" and event == "map_key":
-            total += 1
-        elif shape == "items-list" and prefix == "items.item" and event in _VALUE_STARTS:
-            total += 1
-    if shape in (None, "bad"):
-        raise MetadataFileError('The file needs "items": an object of item key → metadata, or a list of rows.')
-    mode, match = found.get("mode", ""), found.get("match", "")
-    if mode not in ("", *MetadataJobMode.values):
-        raise MetadataFileError(f'"mode" is {mode!r}: it must be merge or replace.')
-    if match not in ("", *MetadataJobMatch.values):
-        raise MetadataFileError(f'"match" is {match!r}: it must be uuid, url or title.')
-    if shape == "items-list" and match:
-        raise MetadataFileError('"match" goes with an "items" object; the rows of a list name their own key.')
-    return _FileFacts(total=total, mode=mode, match=match, shape=shape)
-
-
-def _pointer_part(part: str) -> str:
-    return part.replace("~", "~0").replace("/", "~1")
-
-
-def _json_rows(handle, facts: _FileFacts, *, start: int, match: str):
-    if facts.shape == "items-map":
-        pairs = ijson.kvitems(handle, "items", use_float=True)
-        for index, (key, metadata) in enumerate(pairs):
-            if index >= start:
-                row = _Row(index, f"/items/{_pointer_part(key)}", match, key, metadata)
-                if not isinstance(metadata, dict):
-                    row.error = "the metadata must be a JSON object"
-                yield row
-        return
-    prefix, base = ("items.item", "/items") if facts.shape == "items-list" else ("item", "")
-    for index, element in enumerate(ijson.items(handle, prefix, use_float=True)):
-        if index >= start:
-            yield _list_row(index, f"{base}/{index}", element, match)
-
-
-def _list_row(index: int, location: str, element, match: str) -> _Row:
-    if not isinstance(element, dict):
-        return _Row(index, location, "", "", error='a row must be an object like {"url": ..., "metadata": {...}}')
-    names = [name for name in element if name in IDENTIFIER_KEYS]
-    unknown = sorted(name for name in element if name not in IDENTIFIER_KEYS and name != "metadata")
-    key = element.get(names[0]) if len(names) == 1 else None
-    row = _Row(index, location, IDENTIFIER_KEYS[names[0]] if len(names) == 1 else "",
-               key if isinstance(key, str) else "", element.get("metadata"))
-    if len(names) != 1:
-        row.error = 'a row names its item with exactly one of "item", "url" or "title"'
-    elif unknown:
-        row.error = f"unknown keys in the row: {', '.join(unknown)}"
-    elif not isinstance(key, str) or not key:
-        row.error = f'"{names[0]}" must be a non-empty string'
-    elif match and row.match != match:
-        row.error = f"this job matches items by {match}; the row names a {names[0]}"
-    elif not isinstance(row.metadata, dict):
-        row.error = 'the row needs "metadata": a JSON object'
-    return row
-
-
-def _scan(job: MetadataJob) -> _FileFacts:
-    with job.source.open("rb") as handle:
-        return _scan_csv(handle) if job.file_format == MetadataJobFormat.CSV else _scan_json(handle)
-
-
-def _rows(handle, job: MetadataJob, facts: _FileFacts):
-    if job.file_format == MetadataJobFormat.CSV:
-        return _csv_rows(handle, facts, start=job.next_index)
-    return _json_rows(handle, facts, start=job.next_index, match=job.match)
-
-
-def _settle_options(job: MetadataJob, facts: _FileFacts) -> None:
+def _settle_options(job: MetadataJob, facts: FileFacts) -> None:
     """Agree the submitted ``mode``/``match`` with the file's own; save them and the row count."""
     for name in ("mode", "match"):
         chosen, in_file = getattr(job, name), getattr(facts, name)
@@ -411,11 +207,11 @@ def metadata_job_run(*, job_id) -> MetadataJob | None:
         status=MetadataJobStatus.RUNNING, started_at=job.started_at or timezone.now(), updated_at=timezone.now()
     )
     try:
-        facts = _scan(job)
+        facts = file_scan(job)
         _settle_options(job, facts)
         scope = _scope(job)
         with job.source.open("rb") as handle, heap_frozen():
-            finished = _run_chunks(job, _rows(handle, job, facts), scope)
+            finished = _run_chunks(job, file_rows(handle, job, facts), scope)
     except MetadataFileError as exc:
         return _finish(job, MetadataJobStatus.ERROR, str(exc))
     except (PermissionDenied, Http404) as exc:
@@ -436,7 +232,7 @@ def _run_chunks(job: MetadataJob, rows, scope: _Scope) -> bool:
             return False
 
 
-def _write_chunk(job: MetadataJob, chunk: list[_Row], scope: _Scope) -> bool:
+def _write_chunk(job: MetadataJob, chunk: list[FileRow], scope: _Scope) -> bool:
     """Apply one chunk atomically with the job's progress; False when the job was cancelled.
 
     Rows below the committed ``next_index`` (applied by another runner of the same job) are skipped.
@@ -474,9 +270,9 @@ def _urls_key(url: str) -> str:
     return hashlib.sha1(url.encode()).hexdigest()
 
 
-def _resolve(rows: list[_Row], scope: _Scope, errors: dict[int, str]) -> dict[int, uuid.UUID]:
+def _resolve(rows: list[FileRow], scope: _Scope, errors: dict[int, str]) -> dict[int, uuid.UUID]:
     """Row index → item uuid, with one query per match kind; unmatched rows get their error."""
-    wanted: dict[str, list[_Row]] = {}
+    wanted: dict[str, list[FileRow]] = {}
     for row in rows:
         if row.index not in errors:
             wanted.setdefault(row.match, []).append(row)
@@ -533,7 +329,7 @@ def _fetch(sql: str, params: list) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _items_by_uuid(rows: list[_Row], scope: _Scope, errors: dict) -> dict:
+def _items_by_uuid(rows: list[FileRow], scope: _Scope, errors: dict) -> dict:
     ids = {}
     for row in rows:
         try:
@@ -545,7 +341,7 @@ def _items_by_uuid(rows: list[_Row], scope: _Scope, errors: dict) -> dict:
     return {("uuid", keys[n - 1]): [ids[keys[n - 1]]] for (n,) in found}
 
 
-def _items_by_url(rows: list[_Row], scope: _Scope) -> dict:
+def _items_by_url(rows: list[FileRow], scope: _Scope) -> dict:
     urls = {row.key for row in rows}
     found: dict = {}
     for pk, url in _fetch(_ITEMS_BY_URL_SQL, [scope.folder_list, [_urls_key(url) for url in urls], list(urls)]):
@@ -554,7 +350,7 @@ def _items_by_url(rows: list[_Row], scope: _Scope) -> dict:
     return found
 
 
-def _items_by_title(rows: list[_Row], scope: _Scope) -> dict:
+def _items_by_title(rows: list[FileRow], scope: _Scope) -> dict:
     found: dict = {}
     for pk, name in _fetch(_ITEMS_BY_TITLE_SQL, [scope.folder_list, list({row.key for row in rows})]):
         found.setdefault(("title", name), []).append(pk)
@@ -568,7 +364,7 @@ def _without_nulls(patch):
     return {key: _without_nulls(value) for key, value in patch.items() if value is not None}
 
 
-def _valid_writes(rows: list[_Row], targets: dict, scope: _Scope, errors: dict) -> list[tuple[_Row, MetadataWrite]]:
+def _valid_writes(rows: list[FileRow], targets: dict, scope: _Scope, errors: dict) -> list[tuple[FileRow, MetadataWrite]]:
     """Validate each matched row as the bulk service will, so that the service only gets valid rows."""
     writes = []
     max_bytes = settings.LOUPE_METADATA_MAX_BYTES
@@ -592,7 +388,7 @@ def _valid_writes(rows: list[_Row], targets: dict, scope: _Scope, errors: dict) 
     return writes
 
 
-def _apply(job: MetadataJob, writes: list[tuple[_Row, MetadataWrite | None]], errors: dict) -> int:
+def _apply(job: MetadataJob, writes: list[tuple[FileRow, MetadataWrite | None]], errors: dict) -> int:
     """Write the valid rows; rows naming an item again go in a later round, so file order wins."""
     rounds: list[dict] = []
     done = 0
@@ -611,7 +407,7 @@ def _apply(job: MetadataJob, writes: list[tuple[_Row, MetadataWrite | None]], er
     return done
 
 
-def _apply_round(job: MetadataJob, pairs: list[tuple[_Row, MetadataWrite]], errors: dict) -> int:
+def _apply_round(job: MetadataJob, pairs: list[tuple[FileRow, MetadataWrite]], errors: dict) -> int:
     try:
         items_metadata_bulk_write(user=job.created_by, writes=[write for _, write in pairs], max_items=CHUNK_ROWS)
         return len(pairs)
