@@ -264,7 +264,11 @@ def test_metadata_is_validated_against_the_schema_at_import(editor, folder, org,
     assert Item.objects.get(import_job=job).client_metadata == {"score": 0.5, "seen": "2024-05-01T10:00:00+00:00"}
 
 
-def test_embeddings_and_key_frames_are_stored_at_import(editor, folder, org, make_user):
+@pytest.mark.parametrize("checks_skipped", [True, False], ids=["fk-checks-by-construction", "fk-checks-per-row"])
+def test_embeddings_and_key_frames_are_stored_at_import(editor, folder, org, make_user, monkeypatch, checks_skipped):
+    from apps.storage.services import imports
+
+    monkeypatch.setattr(imports, "_may_skip_trigger_checks", lambda: checks_skipped)
     from apps.metadata.models import Embedding
     from apps.metadata.records import Frame
     from apps.metadata.services.derived import metadata_with_vectors

@@ -82,6 +82,33 @@ def test_scan_counts_entries_per_key_in_file_order_as_spelled():
     assert list(counts.items()) == [("pdfs", 2), ("image_groups", 1), ("videos", 0)]
 
 
+def test_the_c_scan_counts_what_the_event_by_event_scan_counts():
+    from apps.storage import importformat
+
+    document = {"images": [{"objectUrl": "https://h/a.jpg", "clientMetadata": {"objectUrl": "x", "clip": [0.5] * 64}},
+                           [{"objectUrl": "https://h/in-a-list.jpg"}], "not an entry"],
+                "upsert_metadata": True,
+                "dicom_series": [{"objectUrl_0": "https://h/0.dcm", "objectUrl_7": "https://h/7.dcm", "title": "s"}],
+                "text": []}
+    data = json.dumps(document).encode()
+
+    in_c = importformat._scan_in_c(io.BytesIO(data))
+    by_event = importformat._scan_top_level(importformat._ijson.basic_parse(io.BytesIO(data), use_float=True))
+
+    assert in_c == by_event == ({"upsert_metadata": True}, {"images": 3, "dicom_series": 1, "text": 0}, 3)
+
+
+@pytest.mark.parametrize("data", [b'{"images": [], "images": []}', b'{"imagez": []}', b'{"images": {}}',
+                                  b'{"skip_duplicate_urls": 1}', b'[]', b'{}', b'{"images": [1e999]}'])
+def test_the_c_scan_leaves_unusual_files_to_the_event_by_event_scan(data):
+    from apps.storage import importformat
+
+    fileobj = io.BytesIO(data)
+
+    assert importformat._scan_in_c(fileobj) is None
+    assert fileobj.tell() == 0
+
+
 def test_every_data_type_parses_into_exact_entries():
     video_metadata = {"fps": 25, "duration": 29.08, "width": 1280, "height": 720,
                       "file_size": 5468354, "mime_type": "video/mp4"}
