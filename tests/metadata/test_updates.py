@@ -6,7 +6,7 @@ import threading
 import uuid
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from apps.core.errors import ServiceValidationError
 from apps.metadata.models import Embedding
@@ -174,6 +174,28 @@ def test_bulk_merge_beside_vectors_and_key_frames_keeps_them_and_records_them(ad
     assert _full(vectors) == {"clip": [1.0, 0.0], "a": 2}
     assert _full(video) == {"a": 2, "$encord": {"frames": {"5": {"cars": 2}}}}
     assert list(Frame.objects.filter(item=video).values_list("pk", flat=True)) == frame_ids
+
+
+def test_history_foreign_keys_checked_or_held_give_the_same_history(admin, folder, monkeypatch):
+    # With the right to set session_replication_role the write skips the per-row foreign-key checks
+    # (the rows they would check are locked instead); without it they run. Same result either way,
+    # and the caller's transaction is back to checking every foreign key afterwards.
+    from contextlib import nullcontext
+
+    from apps.metadata.services import updates
+
+    first, second = _item(folder, "1.jpg", metadata={"a": 1}), _item(folder, "2.jpg", metadata={"a": 1})
+    with transaction.atomic():
+        held = items_metadata_write(user=admin, writes=[MetadataWrite(first.pk, {"a": 2}, merge=True)])
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('session_replication_role')")
+            assert cursor.fetchone()[0] == "origin"
+    monkeypatch.setattr(updates, "_history_references_held", lambda cursor, **kwargs: nullcontext())
+    checked = items_metadata_write(user=admin, writes=[MetadataWrite(second.pk, {"a": 2}, merge=True)])
+    revert = metadata_change_revert(user=admin, change=held[0])
+
+    assert [(c.keys, c.before, c.after, c.user_id) for c in held + checked] == [(["a"], {"a": 1}, {"a": 2}, admin.pk)] * 2
+    assert (revert.reverts_id, _full(first)) == (held[0].pk, {"a": 1})
 
 
 def test_changed_keys_of_a_replace_and_of_nested_merges(admin, folder):

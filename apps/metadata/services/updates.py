@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -264,7 +265,7 @@ def _apply(*, user, writes, items, payloads, schemas, action, reverts) -> list[R
                                  if item.organisation_id in with_vectors else (payload, [], []))
     user_id = getattr(user, "pk", None)
     reverts_id = reverts.pk if reverts is not None else None
-    with _array_cursor() as cursor:
+    with _array_cursor() as cursor, _history_references_held(cursor, user_id=user_id, reverts_id=reverts_id):
         cursor.execute(_WRITE_SQL, {
             # One JSON document for the whole batch: encoding it is C-fast, unlike per-element array dumping.
             "writes": json.dumps([_write_row(n, write, items[write.item_id], splits[write.item_id])
@@ -294,6 +295,45 @@ def _apply(*, user, writes, items, payloads, schemas, action, reverts) -> list[R
                 change = recorded[write.item_id]
                 changes[n] = RecordedChange(change.item_id, change.pk, change.action, change.keys)
     return changes
+
+
+@contextmanager
+def _history_references_held(cursor, *, user_id, reverts_id):
+    """Run the write statement without a foreign-key check per history row.
+
+    The history rows' foreign keys hold by construction: each points at an item this transaction
+    has locked ``FOR UPDATE`` (no one can delete it before we commit), at the writing user and at
+    the reverted change, whose rows are locked here ``FOR KEY SHARE``, the lock each per-row check
+    would have taken. Those checks (two queued triggers per row, run at commit) cost ~20 ms per
+    1,000 rows, as much as inserting the rows. The statement's update of the items changes no key,
+    so none of their triggers would fire. The constraints stay in the database for every other
+    writer; the import engine skips its per-row checks the same way. Skipping needs the right to
+    set ``session_replication_role`` (superusers, or granted); without it, or when a caller has
+    already changed it, the rows are checked as usual.
+    """
+    cursor.execute("SELECT current_setting('session_replication_role') = 'origin' "
+                   "AND has_parameter_privilege('session_replication_role', 'SET')")
+    if not cursor.fetchone()[0] or not _references_locked(cursor, user_id=user_id, reverts_id=reverts_id):
+        yield
+        return
+    cursor.execute("SET LOCAL session_replication_role = replica")
+    try:
+        yield
+    finally:
+        cursor.execute("SET LOCAL session_replication_role = origin")
+
+
+def _references_locked(cursor, *, user_id, reverts_id) -> bool:
+    """Lock the user and reverted change rows ``FOR KEY SHARE``; False when one is gone."""
+    from django.contrib.auth import get_user_model
+
+    for model, pk in ((get_user_model(), user_id), (MetadataChange, reverts_id)):
+        if pk is not None:
+            cursor.execute(f"SELECT 1 FROM {model._meta.db_table} WHERE {model._meta.pk.column} = %s FOR KEY SHARE",
+                           [pk])
+            if cursor.fetchone() is None:
+                return False  # let the usual checks refuse the rows
+    return True
 
 
 def _write_action(write: MetadataWrite) -> str:
