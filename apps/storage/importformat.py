@@ -181,7 +181,7 @@ def scan_import_file(
     read twice, so it must then be seekable.
     """
     origin = fileobj.tell()
-    scanned = _scan_in_c(fileobj)
+    scanned = _scan_in_c(fileobj, limits)
     for exact_numbers in (False, True):
         if scanned is not None:
             break
@@ -204,11 +204,12 @@ def scan_import_file(
     return ImportOptions(**options), counts
 
 
-class _EntryUrlKeys:
-    """``map_type`` of the C scan: an object that keeps none of its values, only counts its URL keys.
+class _UrlKeyCounter:
+    """``map_type`` of the C scan: one object stands for every JSON object in the file.
 
-    A data array then builds as a list of these (a few dozen bytes per entry), and everything
-    nested in an entry (embeddings included) is dropped as soon as it is built.
+    It keeps no values (everything nested in an entry, embeddings included, is dropped as soon as it
+    is built, and a data array builds as a list of pointers to this one object) and counts the keys
+    spelled like URL keys at any depth: an upper bound of the entries' own URL keys.
     """
 
     __slots__ = ("urls",)
@@ -216,40 +217,44 @@ class _EntryUrlKeys:
     def __init__(self):
         self.urls = 0
 
+    def __call__(self) -> _UrlKeyCounter:
+        return self
+
     def __setitem__(self, key: str, value: Any) -> None:
         if key == "objectUrl" or key.startswith(_URL_KEY_PREFIX):
             self.urls += 1
 
 
-def _scan_in_c(fileobj: BinaryIO) -> tuple[dict[str, bool], dict[str, int], int] | None:
+def _scan_in_c(fileobj: BinaryIO, limits: Limits = LIMITS) -> tuple[dict[str, bool], dict[str, int], int] | None:
     """The scan of a well-formed file with every event handled inside ijson's C extension.
 
     Walking the events in Python costs ~0.25 us each, i.e. ~130 us for an entry holding a 512-d
-    embedding; here the file costs about one C parse. Returns None (and leaves the file where it
-    was) for anything unusual: JSON errors, an unknown, repeated or mistyped top-level key, a top
-    level that is not an object. The event-by-event scan then reads the file again and reports
-    the problem exactly as it always has.
+    embedding; here the file costs about one C parse, and memory grows by one pointer per entry.
+    Returns None (and leaves the file where it was) for anything unusual: JSON errors, an unknown,
+    repeated or mistyped top-level key, a top level that is not an object, or more URL-like keys
+    than the URL limit (the count here may include keys nested in metadata). The event-by-event
+    scan then reads the file again and reports the problem, or the exact count, as it always has.
     """
     origin = fileobj.tell()
     options: dict[str, bool] = {}
     counts: dict[str, int] = {}
-    url_count = 0
+    url_keys = _UrlKeyCounter()
     try:
-        for key, value in _ijson.kvitems(_CountingReader(fileobj), "", map_type=_EntryUrlKeys, use_float=True):
+        for key, value in _ijson.kvitems(_CountingReader(fileobj), "", map_type=url_keys, use_float=True):
             if key in options or key in counts:
                 return _rewound(fileobj, origin)
             if key in OPTION_KEYS and type(value) is bool:
                 options[key] = value
             elif key in _KIND_BY_DATA_KEY and type(value) is list:
                 counts[key] = len(value)
-                url_count += sum(entry.urls for entry in value if type(entry) is _EntryUrlKeys)
             else:
                 return _rewound(fileobj, origin)
+            del value
     except ijson.JSONError:
         return _rewound(fileobj, origin)
-    if not options and not counts:
-        return _rewound(fileobj, origin)  # an empty object, or a top level that is not an object
-    return options, counts, url_count
+    if (not options and not counts) or url_keys.urls > limits.max_urls:
+        return _rewound(fileobj, origin)  # an empty object or not an object; or over the URL limit
+    return options, counts, url_keys.urls
 
 
 def _rewound(fileobj: BinaryIO, origin: int) -> None:

@@ -95,7 +95,10 @@ def test_the_c_scan_counts_what_the_event_by_event_scan_counts():
     in_c = importformat._scan_in_c(io.BytesIO(data))
     by_event = importformat._scan_top_level(importformat._ijson.basic_parse(io.BytesIO(data), use_float=True))
 
-    assert in_c == by_event == ({"upsert_metadata": True}, {"images": 3, "dicom_series": 1, "text": 0}, 3)
+    assert in_c[:2] == by_event[:2] == ({"upsert_metadata": True}, {"images": 3, "dicom_series": 1, "text": 0})
+    assert (by_event[2], in_c[2]) == (3, 5)  # the C scan's URL count is a bound: it sees nested keys too
+    assert importformat._scan_in_c(io.BytesIO(data), Limits(max_urls=4)) is None  # the exact count decides
+    assert scan_import_file(io.BytesIO(data), limits=Limits(max_urls=3))[1] == by_event[1]
 
 
 @pytest.mark.parametrize("data", [b'{"images": [], "images": []}', b'{"imagez": []}', b'{"images": {}}',

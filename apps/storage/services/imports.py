@@ -56,6 +56,7 @@ CHILD_TYPE = {
     ItemType.DICOM_SERIES: ItemType.DICOM_FILE,
 }
 GROUP_KINDS = frozenset({"image_group", "dicom_series"})
+CONTAINER_KINDS = frozenset({"image_group", "image_sequence", "dicom_series"})  # ItemType.containers()
 MEDIA_BLOCK_NAME = {ItemType.VIDEO: "videoMetadata", ItemType.IMAGE: "imageMetadata", ItemType.AUDIO: "audioMetadata"}
 MEDIA_COLUMNS = {
     "file_size": "file_size", "mime_type": "mime_type", "width": "width", "height": "height", "fps": "fps",
@@ -322,7 +323,7 @@ def _item_rows(job: ImportJob, entry: ImportEntry, item_id: uuid.UUID, key: str,
     item_type = KIND_TO_TYPE["image_sequence" if entry.create_video else entry.kind]
     supplied = entry.media_metadata or {}
     client_only = job.integration.client_only
-    if item_type in ItemType.containers():
+    if entry.kind in CONTAINER_KINDS:  # plain strings: hashing an ItemType member runs Python code
         status = ItemStatus.READY if client_only else ItemStatus.PENDING
         batch.emit(_row(job, item_id, None, None, item_type, entry.title, "", key, metadata,
                                status, "", {}, entry.index))
