@@ -198,6 +198,22 @@ def test_history_foreign_keys_checked_or_held_give_the_same_history(admin, folde
     assert (revert.reverts_id, _full(first)) == (held[0].pk, {"a": 1})
 
 
+def test_a_failed_write_leaves_the_transaction_checking_foreign_keys(admin, folder, monkeypatch):
+    import psycopg
+
+    from apps.metadata.services import updates
+
+    item = _item(folder, metadata={"a": 1})
+    monkeypatch.setattr(updates, "_WRITE_SQL", "SELECT 1/0")
+    with transaction.atomic():
+        with pytest.raises(psycopg.Error, match="division by zero"):
+            items_metadata_write(user=admin, writes=[MetadataWrite(item.pk, {"a": 2}, merge=True)])
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('session_replication_role')")
+            assert cursor.fetchone()[0] == "origin"
+    assert _full(item) == {"a": 1}
+
+
 def test_changed_keys_of_a_replace_and_of_nested_merges(admin, folder):
     item = _item(folder, metadata={"a": 1, "b": {"x": 1}, "c": "same", "z": 0})
     first = item_metadata_merge(user=admin, item=item, patch={"b": {"x": None, "y": 2}, "c": "same", "new": None})

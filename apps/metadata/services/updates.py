@@ -317,10 +317,10 @@ def _history_references_held(cursor, *, user_id, reverts_id):
         yield
         return
     cursor.execute("SET LOCAL session_replication_role = replica")
-    try:
-        yield
-    finally:
-        cursor.execute("SET LOCAL session_replication_role = origin")
+    # No finally: after an error the transaction is aborted (a SET would fail and hide the error),
+    # and the enclosing atomic block's rollback undoes the SET LOCAL with everything else.
+    yield
+    cursor.execute("SET LOCAL session_replication_role = origin")
 
 
 def _references_locked(cursor, *, user_id, reverts_id) -> bool:
