@@ -266,9 +266,9 @@ def test_metadata_is_validated_against_the_schema_at_import(editor, folder, org,
 
 @pytest.mark.parametrize("checks_skipped", [True, False], ids=["fk-checks-by-construction", "fk-checks-per-row"])
 def test_embeddings_and_key_frames_are_stored_at_import(editor, folder, org, make_user, monkeypatch, checks_skipped):
-    from apps.storage.services import imports
+    from apps.core import foreign_keys
 
-    monkeypatch.setattr(imports, "_may_skip_trigger_checks", lambda: checks_skipped)
+    monkeypatch.setattr(foreign_keys, "_may_set_replication_role", lambda cursor: checks_skipped)
     from apps.metadata.models import Embedding
     from apps.metadata.records import Frame
     from apps.metadata.services.derived import metadata_with_vectors

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -30,6 +29,7 @@ from django.db import connection, transaction
 from django.http import Http404
 
 from apps.core.errors import ServiceValidationError
+from apps.core.foreign_keys import foreign_key_checks_skipped, rows_locked_for_key_share
 from apps.metadata.models import Embedding
 from apps.metadata.records import MetadataChange, MetadataChangeAction
 from apps.metadata.selectors import schema_for
@@ -297,43 +297,20 @@ def _apply(*, user, writes, items, payloads, schemas, action, reverts) -> list[R
     return changes
 
 
-@contextmanager
 def _history_references_held(cursor, *, user_id, reverts_id):
-    """Run the write statement without a foreign-key check per history row.
+    """Write history rows without a foreign-key check per row (``apps.core.foreign_keys``).
 
-    The history rows' foreign keys hold by construction: each points at an item this transaction
-    has locked ``FOR UPDATE`` (no one can delete it before we commit), at the writing user and at
-    the reverted change, whose rows are locked here ``FOR KEY SHARE``, the lock each per-row check
-    would have taken. Those checks (two queued triggers per row, run at commit) cost ~20 ms per
-    1,000 rows, as much as inserting the rows. The statement's update of the items changes no key,
-    so none of their triggers would fire. The constraints stay in the database for every other
-    writer; the import engine skips its per-row checks the same way. Skipping needs the right to
-    set ``session_replication_role`` (superusers, or granted); without it, or when a caller has
-    already changed it, the rows are checked as usual.
+    Each row points at an item this transaction has locked ``FOR UPDATE``, at the writing user and at
+    the reverted change; those two are locked here ``FOR KEY SHARE``. The statement's update of the
+    items changes no key, so none of their triggers would fire either.
     """
-    cursor.execute("SELECT current_setting('session_replication_role') = 'origin' "
-                   "AND has_parameter_privilege('session_replication_role', 'SET')")
-    if not cursor.fetchone()[0] or not _references_locked(cursor, user_id=user_id, reverts_id=reverts_id):
-        yield
-        return
-    cursor.execute("SET LOCAL session_replication_role = replica")
-    # No finally: after an error the transaction is aborted (a SET would fail and hide the error),
-    # and the enclosing atomic block's rollback undoes the SET LOCAL with everything else.
-    yield
-    cursor.execute("SET LOCAL session_replication_role = origin")
-
-
-def _references_locked(cursor, *, user_id, reverts_id) -> bool:
-    """Lock the user and reverted change rows ``FOR KEY SHARE``; False when one is gone."""
     from django.contrib.auth import get_user_model
 
-    for model, pk in ((get_user_model(), user_id), (MetadataChange, reverts_id)):
-        if pk is not None:
-            cursor.execute(f"SELECT 1 FROM {model._meta.db_table} WHERE {model._meta.pk.column} = %s FOR KEY SHARE",
-                           [pk])
-            if cursor.fetchone() is None:
-                return False  # let the usual checks refuse the rows
-    return True
+    held = all(
+        rows_locked_for_key_share(cursor, table=model._meta.db_table, column=model._meta.pk.column, pks=[pk])
+        for model, pk in ((get_user_model(), user_id), (MetadataChange, reverts_id))
+    )
+    return foreign_key_checks_skipped(cursor, references_held=held)
 
 
 def _write_action(write: MetadataWrite) -> str:

@@ -30,6 +30,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.errors import ServiceValidationError
+from apps.core.foreign_keys import foreign_key_checks_skipped, rows_locked_for_key_share
 from apps.core.jobs import job_cancel_request
 from apps.core.models import User
 from apps.storage import importformat
@@ -429,40 +430,15 @@ def _write_derived(job: ImportJob, derived_rows: list[tuple]) -> None:
 
 @contextmanager
 def _derived_foreign_keys_held(*, key_ids: set[int]):
-    """Write a batch's key-frame and embedding rows without a foreign-key check per row.
-
-    Their foreign keys hold by construction: every row points at an item this transaction has just
-    inserted (no one else can see it, let alone delete it) and at an embedding key, whose rows are
-    locked here ``FOR KEY SHARE``, the lock each per-row check would have taken. The per-row checks
-    (queued triggers run at commit) cost more than the rows' own insert: ~20 us a 512-d vector.
-    The constraints stay in the database for every other writer. Skipping needs the right to set
-    ``session_replication_role`` (superusers, or granted); without it the rows are checked as usual.
-    """
-    if not _may_skip_trigger_checks():
-        yield
-        return
+    """Write a batch's key-frame and embedding rows without a foreign-key check per row
+    (``apps.core.foreign_keys``): every row points at an item this transaction has just inserted
+    (no one else can see it) and at an embedding key, locked here ``FOR KEY SHARE``."""
     from apps.metadata.models import MetadataKey
 
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM {MetadataKey._meta.db_table} WHERE id = ANY(%s) FOR KEY SHARE", [list(key_ids)])
-        if len(cursor.fetchall()) != len(key_ids):
-            yield  # a key went away: let the usual checks refuse the rows
-            return
-        cursor.execute("SET LOCAL session_replication_role = replica")
-        try:
+        held = rows_locked_for_key_share(cursor, table=MetadataKey._meta.db_table, column="id", pks=key_ids)
+        with foreign_key_checks_skipped(cursor, references_held=held):
             yield
-        finally:
-            cursor.execute("SET LOCAL session_replication_role = origin")
-
-
-def _may_skip_trigger_checks() -> bool:
-    raw = connection.connection
-    if not hasattr(raw, "_loupe_may_skip_triggers"):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('session_replication_role') = 'origin' "
-                           "AND has_parameter_privilege('session_replication_role', 'SET')")
-            raw._loupe_may_skip_triggers = cursor.fetchone()[0]
-    return raw._loupe_may_skip_triggers
 
 
 def _apply_upserts(job: ImportJob, upserts: list[tuple[uuid.UUID, dict]]) -> None:
