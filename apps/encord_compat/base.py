@@ -59,6 +59,28 @@ def encord_exception_handler(exc, context):
     return Response({"message": message}, status=code, headers=headers)
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+
+
+def body_size_check(request) -> None:
+    """Refuse a body over DATA_UPLOAD_MAX_MEMORY_SIZE with a 413 the SDK shows, before it is read
+    (the signature check reads the whole body; Django would otherwise answer a bare 400)."""
+    from django.conf import settings
+
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if limit is not None and length > limit:
+        raise PayloadTooLarge(
+            f"The request body is {length:,} bytes; the limit is {limit:,} (DATA_UPLOAD_MAX_MEMORY_SIZE). "
+            "Register larger JSON files through the folder page or the REST API's multipart import."
+        )
+
+
 class EncordView(APIView):
     """Base of the ``/v2/public/`` routes: signed or bearer requests, JSON in and out."""
 
@@ -70,6 +92,10 @@ class EncordView(APIView):
 
     def get_exception_handler(self):
         return encord_exception_handler
+
+    def initial(self, request, *args, **kwargs):
+        body_size_check(request)
+        super().initial(request, *args, **kwargs)
 
 
 def param(request, name: str, default=None):

@@ -223,3 +223,15 @@ def test_bad_upload_bodies_are_400_and_start_nothing(base, alice_key, folder):
         assert response.status_code == 400, body
         assert expected in response.json()["message"]
     assert ImportJob.objects.count() == 0
+
+
+def test_oversized_body_is_a_413_the_sdk_shows(base, alice_key, folder, settings):
+    from apps.storage.models import ImportJob
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    body = {"externalFiles": {"images": [{"objectUrl": f"https://cdn.example.com/{n}.jpg"} for n in range(500)]}}
+    response = _send(_signed("POST", f"{base}/storage/folders/{folder.pk}/data-upload-jobs", alice_key[1], body=body))
+
+    assert response.status_code == 413
+    assert "the limit is 10,000" in response.json()["message"]
+    assert ImportJob.objects.count() == 0
