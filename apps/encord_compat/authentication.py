@@ -15,7 +15,7 @@ from rest_framework import authentication, exceptions
 
 from apps.core.authentication import ApiTokenAuthentication
 from apps.core.models import PublicKey
-from apps.encord_compat import signatures
+from apps.encord_compat import replay, signatures
 
 # Characters requests leaves unquoted in a path (requests.utils.requote_uri), so the target rebuilt
 # from PATH_INFO matches the one the SDK signed when the server gives no raw URI.
@@ -70,6 +70,11 @@ class SignedRequestAuthentication(authentication.BaseAuthentication):
             signatures.verify_v2(signed, public_key_hex=key.key_hex, now=time.time())
         except signatures.SignatureError as exc:
             raise exceptions.AuthenticationFailed(str(exc)) from exc
+        if request.method in replay.UNSAFE_METHODS:
+            if replay.signature_used(signed.signature):
+                raise exceptions.AuthenticationFailed(
+                    "This signed request was already carried out; a replay is refused (sign a new request).")
+            request.encord_write_signature = signed.signature  # remembered once the write succeeded
         return _verified_user(key), None
 
     def authenticate_header(self, request) -> str:

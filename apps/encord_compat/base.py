@@ -18,6 +18,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.encord_compat import replay
 from apps.encord_compat.authentication import V2_AUTHENTICATION
 
 TRUE_VALUES = {"true", "1", "yes"}
@@ -96,6 +97,12 @@ class EncordView(APIView):
     def initial(self, request, *args, **kwargs):
         body_size_check(request)
         super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        signature = getattr(request, "encord_write_signature", None)
+        if signature and 200 <= response.status_code < 300:
+            replay.signature_record(signature)
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 def param(request, name: str, default=None):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
@@ -28,18 +29,25 @@ def sort_field(order: str | None) -> str:
     return SORT_FIELDS[order]
 
 
-def _encode(value, pk) -> str:
-    raw = json.dumps([value.isoformat() if hasattr(value, "isoformat") else value, str(pk)])
+def _encode(field: str, value, pk) -> str:
+    raw = json.dumps([field, value.isoformat() if hasattr(value, "isoformat") else value, str(pk)])
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
 def _decode(token: str, field: str):
+    """The (value, pk) a token carries; a token from another ordering or not from here is a 400."""
+    refused = exceptions.ValidationError({"pageToken": "not a token this server issued for this ordering"})
     try:
-        value, pk = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, binascii.Error, TypeError) as exc:
-        raise exceptions.ValidationError({"pageToken": "not a token this server issued"}) from exc
+        token_field, value, pk = json.loads(base64.urlsafe_b64decode(token.encode()))
+        pk = uuid.UUID(pk)
+    except (ValueError, binascii.Error, TypeError, AttributeError) as exc:
+        raise refused from exc
+    if token_field != field or not isinstance(value, str):
+        raise refused
     if field == "created_at":
         value = parse_datetime(value)
+        if value is None:
+            raise refused
     return value, pk
 
 
@@ -56,4 +64,4 @@ def keyset_page(queryset: QuerySet, *, field: str, desc: bool, page_size: int, t
         return rows, None
     rows = rows[:page_size]
     last = rows[-1]
-    return rows, _encode(getattr(last, field), last.pk)
+    return rows, _encode(field, getattr(last, field), last.pk)

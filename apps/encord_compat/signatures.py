@@ -121,6 +121,8 @@ def _parse_signature_input(value: str | None) -> tuple[str, dict]:
               for name, raw in _PARAM.findall(match["params"])}
     if not isinstance(params.get("keyid"), str) or not params["keyid"]:
         raise SignatureError("Signature-Input has no 'keyid'.")
+    if "created" in params and not isinstance(params["created"], int):
+        raise SignatureError("Signature-Input's 'created' must be an integer (seconds since the epoch).")
     params["keyid"] = params["keyid"].lower()
     return serialised, params
 

@@ -15,7 +15,6 @@ from django.urls import reverse
 from apps.metadata.services.derived import metadata_with_vectors
 from apps.storage.models import Folder, FolderRole, Item, ItemType, StorageIntegration
 from apps.storage.models.integrations import StorageIntegrationKind
-from apps.storage.selectors import folder_breadcrumbs
 from apps.storage.signed_links import item_content_token
 
 ITEM_TYPES = {
@@ -133,15 +132,35 @@ def _item_wire(item: Item, metadata: dict, *, owner: str, integration: StorageIn
     }
 
 
-def folder_wire(folder: Folder, *, role: str | None) -> dict:
-    """A StorageFolder; ``role`` is the caller's Loupe role (admin, or anything less as ``user``)."""
+def folders_wire(folders: list[Folder], *, user) -> list[dict]:
+    """StorageFolder objects for ``folders`` as ``user`` sees them, in a fixed number of queries
+    (roles, owners and every ancestor of the page are read once, not per folder)."""
+    from apps.core.models import User
+    from apps.core.selectors import organisation_admin_ids
+    from apps.storage.models import FolderMember
+
+    admin_orgs = organisation_admin_ids(user=user)
+    member_roles = dict(FolderMember.objects.filter(folder_id__in={f.root_id for f in folders}, user=user)
+                        .values_list("folder_id", "role"))
+    owners = dict(User.objects.filter(pk__in={f.created_by_id for f in folders if f.created_by_id})
+                  .values_list("pk", "email"))
+    ancestors = Folder.objects.only("pk", "parent_id", "name").in_bulk({pk for f in folders for pk in f.path})
+    out = []
+    for folder in folders:
+        role = FolderRole.ADMIN if folder.organisation_id in admin_orgs else member_roles.get(folder.root_id)
+        chain = [ancestors[pk] for pk in folder.path if pk in ancestors] + [folder]
+        out.append(_folder_wire(folder, role=role, owner=owners.get(folder.created_by_id, ""), chain=chain))
+    return out
+
+
+def _folder_wire(folder: Folder, *, role: str | None, owner: str, chain: list[Folder]) -> dict:
     return {
         "uuid": str(folder.pk),
         "parent": str(folder.parent_id) if folder.parent_id else None,
         "name": folder.name,
         "description": folder.description,
         "clientMetadata": json.dumps(folder.client_metadata or {}),
-        "owner": folder.created_by.email if folder.created_by_id and folder.created_by else "",
+        "owner": owner,
         "createdAt": _iso(folder.created_at),
         "lastEditedAt": _iso(folder.updated_at),
         "userRole": "admin" if role == FolderRole.ADMIN else "user",
@@ -149,7 +168,7 @@ def folder_wire(folder: Folder, *, role: str | None) -> dict:
         "pathToRoot": [
             {"uuid": str(f.pk), "parentUuid": str(f.parent_id) if f.parent_id else None, "name": f.name,
              "syncedDatasetHash": None}
-            for f in folder_breadcrumbs(folder=folder)
+            for f in chain
         ],
         "folderType": "generic",
         "integrationHash": None,

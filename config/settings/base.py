@@ -102,6 +102,9 @@ STORAGES = {
 
 REDIS_URL = env.redis_url()
 CELERY_BROKER_URL = REDIS_URL
+# Shared by every web process (the Encord layer remembers used request signatures here).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                      "KEY_PREFIX": "loupe"}}
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

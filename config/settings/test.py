@@ -28,6 +28,8 @@ LOUPE_FETCH_TIMEOUT_S = 5.0
 # Several test runs may share one machine (and one embedded server): each run gets its own test
 # database and its own Celery queue. Worker processes inherit the run id from the environment.
 TEST_RUN_ID = os.environ.setdefault("LOUPE_TEST_RUN_ID", str(os.getpid()))
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL,
+                      "KEY_PREFIX": f"loupe-test-{TEST_RUN_ID}"}}
 DATABASES["default"]["TEST"] = {"NAME": f"test_loupe_{TEST_RUN_ID}"}  # noqa: F405
 CELERY_TASK_DEFAULT_QUEUE = f"loupe-test-{TEST_RUN_ID}"
 # Uploads in tests go to local files unless a test overrides STORAGES (tests/storage/test_uploads_s3.py).

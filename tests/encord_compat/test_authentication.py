@@ -7,6 +7,7 @@ changes nothing. Requests are made with ``requests`` over real HTTP to the live 
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -235,3 +236,54 @@ def test_oversized_body_is_a_413_the_sdk_shows(base, alice_key, folder, settings
     assert response.status_code == 413
     assert "the limit is 10,000" in response.json()["message"]
     assert ImportJob.objects.count() == 0
+
+
+def test_a_successful_write_cannot_be_replayed(base, alice, alice_key, folder):
+    from apps.metadata.records import MetadataChange
+
+    (item,) = register_images(alice, folder, 1, metadata={"a": 1})
+    write = _signed("PATCH", f"{base}/storage/folders/{folder.pk}/items/{item.pk}", alice_key[1],
+                    body={"clientMetadata": {"a": 2}})
+    read = _signed("GET", f"{base}/storage/items/{item.pk}", alice_key[1])
+
+    assert _send(write).status_code == 200
+    replayed = _send(write)
+    assert replayed.status_code == 401
+    assert "replay" in replayed.json()["message"]
+    assert MetadataChange.objects.filter(item=item).count() == 1
+    assert [_send(read).status_code for _ in range(2)] == [200, 200]  # reads may be repeated
+
+
+def test_a_refused_write_may_be_sent_again(base, alice, org, alice_key, folder):
+    """The SDK re-sends the same signed request after a failure; only successful writes are remembered."""
+    from tests.encord_compat.helpers import schema_add
+
+    schema_add(alice, org, score="number")
+    (item,) = register_images(alice, folder, 1)
+    write = _signed("PATCH", f"{base}/storage/folders/{folder.pk}/items/{item.pk}", alice_key[1],
+                    body={"clientMetadata": {"score": "high"}})
+    assert [_send(write).status_code for _ in range(2)] == [400, 400]
+
+
+def test_malformed_created_is_a_401(base, alice_key, folder):
+    prepared = _signed("GET", f"{base}/storage/folders/{folder.pk}", alice_key[1])
+    prepared.headers["Signature-Input"] = re.sub(r"created=\d+", 'created="abc"', prepared.headers["Signature-Input"])
+    response = _send(prepared)
+    assert response.status_code == 401
+    assert "created" in response.json()["message"]
+
+
+def test_foreign_or_tampered_page_tokens_are_400(base, alice, alice_key, folder):
+    import base64
+
+    register_images(alice, folder, 3)
+    url = f"{base}/storage/folders/{folder.pk}/items"
+    first = _send(_signed("GET", url, alice_key[1], params={"pageSize": 1})).json()
+    token = first["nextPageToken"]
+    assert _send(_signed("GET", url, alice_key[1], params={"pageSize": 1, "pageToken": token})).status_code == 200
+    forged = base64.urlsafe_b64encode(b'["created_at", "notadate", "00000000-0000-4000-8000-000000000000"]').decode()
+    for params in ({"pageToken": token, "order": "createdAt"}, {"pageToken": "garbage"},
+                   {"pageToken": forged, "order": "createdAt"}):
+        response = _send(_signed("GET", url, alice_key[1], params=params))
+        assert response.status_code == 400, params
+        assert "pageToken" in response.json()["message"]

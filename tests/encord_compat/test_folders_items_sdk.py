@@ -38,3 +38,26 @@ def test_folders_and_items(run_sdk, sdk_version, alice, org, folder):
     nested.refresh_from_db()
     assert nested.deleted_at is not None
     assert out["top_subfolders_after_delete"] == ["sdk-deeper"]
+
+
+def test_folder_pages_cost_the_same_queries_for_1_or_40_folders(alice, org, django_assert_max_num_queries):
+    from apps.encord_compat.wire import folders_wire
+    from apps.storage.services.folders import folder_create
+
+    top = folder_create(user=alice, name="top", organisation=org)
+    folders = [folder_create(user=alice, name=f"sub-{n}", parent=top) for n in range(40)]
+    with django_assert_max_num_queries(4):
+        assert len(folders_wire(folders, user=alice)) == 40
+    with django_assert_max_num_queries(4):
+        (one,) = folders_wire(folders[:1], user=alice)
+    assert [p["name"] for p in one["pathToRoot"]] == ["top", "sub-0"]
+    assert one["userRole"] == "admin"
+
+
+def test_find_subfolders_is_recursive(run_sdk, alice, org, folder):
+    from apps.storage.services.folders import folder_create
+
+    child = folder_create(user=alice, name="child", parent=folder)
+    folder_create(user=alice, name="grandchild", parent=child)
+    out = run_sdk("newest", "find_subfolders.py", folder=folder.pk)
+    assert out == {"direct": ["child"], "recursive": ["child", "grandchild"]}

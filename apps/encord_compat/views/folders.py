@@ -13,10 +13,10 @@ from apps.encord_compat.base import (
     EncordView, as_uuid, body_get, body_object, param, param_bool, param_int, path_uuid,
 )
 from apps.encord_compat.paging import MAX_PAGE_SIZE, keyset_page, sort_field
-from apps.encord_compat.wire import folder_wire
+from apps.encord_compat.wire import folders_wire
 from apps.storage import selectors
 from apps.storage.models import Folder, FolderRole
-from apps.storage.permissions import folder_get_for, folder_role
+from apps.storage.permissions import folder_get_for
 from apps.storage.services import folders as folder_services
 
 BUNDLE_MAX = 1000
@@ -27,7 +27,7 @@ def folder_for(request, folder_uuid, role: str = FolderRole.VIEWER) -> Folder:
 
 
 def folder_response(request, folder: Folder) -> dict:
-    return folder_wire(folder, role=folder_role(user=request.user, folder=folder))
+    return folders_wire([folder], user=request.user)[0]
 
 
 def _metadata_object(value, field: str) -> dict | None:
@@ -55,7 +55,7 @@ def folders_page(request, queryset) -> Response:
         queryset, field=sort_field(param(request, "order")), desc=param_bool(request, "desc"),
         page_size=param_int(request, "pageSize", 100, low=1, high=MAX_PAGE_SIZE), token=param(request, "pageToken"),
     )
-    return Response({"results": [folder_response(request, folder) for folder in rows], "nextPageToken": token})
+    return Response({"results": folders_wire(rows, user=request.user), "nextPageToken": token})
 
 
 def _organisation_for_new_folder(user):
@@ -129,14 +129,19 @@ class FolderPatchBulkView(EncordView):
                 _folder_patch(request.user, folder_for(request, folder_uuid), patch or {})
                 for folder_uuid, patch in patches.items()
             ]
-        return Response({"results": [folder_response(request, folder) for folder in folders]})
+        return Response({"results": folders_wire(folders, user=request.user)})
 
 
 class SubfoldersView(EncordView):
     def get(self, request, folder_uuid):
         """``folder.list_subfolders()``."""
         parent = folder_for(request, folder_uuid)
-        return folders_page(request, selectors.folder_list(user=request.user, parent=parent))
+        if param_bool(request, "isRecursive"):  # ``folder.find_subfolders()``: the whole subtree
+            folders = selectors.folder_list(user=request.user).filter(
+                pk__in=Folder.objects.live().subtree_of(parent).exclude(pk=parent.pk).values("pk"))
+        else:
+            folders = selectors.folder_list(user=request.user, parent=parent)
+        return folders_page(request, folders)
 
 
 class FoldersMoveView(EncordView):
