@@ -22,6 +22,7 @@ from apps.encord_compat import replay
 from apps.encord_compat.authentication import V2_AUTHENTICATION
 
 TRUE_VALUES = {"true", "1", "yes"}
+BUNDLE_MAX = 1000  # objects per bundled request, the SDK's own bundle limit
 FALSE_VALUES = {"false", "0", "no", ""}
 
 
@@ -165,6 +166,36 @@ def path_uuid(value, what: str) -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError as exc:
         raise Http404(f"No such {what}.") from exc
+
+
+def caller_organisation(user):
+    """The caller's organisation. Encord calls never name one (an Encord user has exactly one), so a
+    Loupe user in several is asked to use a user of one organisation for SDK scripts."""
+    from apps.core.selectors import organisation_list
+
+    organisations = organisation_list(user=user)
+    if organisations.count() != 1:
+        raise exceptions.ValidationError(
+            "You belong to several organisations; SDK calls that name none need a user of exactly one."
+            if organisations.exists() else "You do not belong to any organisation."
+        )
+    return organisations.get()
+
+
+def bundle_patches(request, key: str) -> dict:
+    """A bundled patch body ``{key: {uuid: patch}}``, at most ``BUNDLE_MAX`` entries."""
+    patches = body_get(body_object(request), key)
+    if not isinstance(patches, dict):
+        raise exceptions.ValidationError({key: "must be an object of uuid to patch"})
+    if len(patches) > BUNDLE_MAX:
+        raise exceptions.ValidationError({key: f"at most {BUNDLE_MAX} per request"})
+    return patches
+
+
+def require_in_folder(folder_id, folder, what: str) -> None:
+    """Routes name the folder an object is in; an object elsewhere is a 404, as an unknown one."""
+    if folder_id != folder.pk:
+        raise Http404(f"No such {what} in this folder.")
 
 
 def base_url(request) -> str:

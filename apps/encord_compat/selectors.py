@@ -20,9 +20,11 @@ def _probing(job: ImportJob) -> int:
     return Item.objects.filter(import_job=job, parent__isnull=True, status=ItemStatus.PENDING).count()
 
 
-def upload_job_finished(job: ImportJob) -> bool:
+def upload_job_finished(job: ImportJob, *, probing: int | None = None) -> bool:
     """Finished for the SDK: the job has ended and every item it registered has been probed."""
-    return job.is_finished and (job.status == JobStatus.CANCELLED or _probing(job) == 0)
+    if not job.is_finished or job.status == JobStatus.CANCELLED:
+        return job.is_finished
+    return (_probing(job) if probing is None else probing) == 0
 
 
 def upload_job_wait(*, job: ImportJob, timeout_s: float) -> ImportJob:
@@ -55,7 +57,7 @@ def upload_job_state(*, job: ImportJob) -> dict:
 
     if job.status == JobStatus.CANCELLED:
         status = "CANCELLED"
-    elif not upload_job_finished(job):
+    elif not upload_job_finished(job, probing=probing):
         status = "PENDING"
     elif job.status == JobStatus.ERROR or (failed_entries and not ignore_errors):
         status = "ERROR"

@@ -59,9 +59,8 @@ def _signed_url(item: Item, base_url: str) -> str | None:
     have no file of their own."""
     if item.url.startswith(("http://", "https://")):
         return item.url
-    if not item.url and item.item_type != ItemType.IMAGE_SEQUENCE:
-        return None
-    if item.item_type in (ItemType.IMAGE_GROUP, ItemType.DICOM_SERIES):
+    has_file = item.item_type == ItemType.IMAGE_SEQUENCE or (item.url and not item.is_container)
+    if not has_file:
         return None
     return base_url.rstrip("/") + reverse("storage:item-content-signed", args=[item_content_token(item.pk)])
 

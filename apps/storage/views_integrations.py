@@ -9,16 +9,15 @@ from django.views.decorators.http import require_http_methods
 
 from apps.core.errors import ServiceValidationError
 from apps.core.models import Organisation
-from apps.core.selectors import organisation_admin_ids, organisation_list
+from apps.core.selectors import organisation_admin_ids
 from apps.storage.forms import IntegrationForm
-from apps.storage.services.integrations import integration_list, integration_s3_create_for
+from apps.storage.services.integrations import integration_list_for_user, integration_s3_create_for
 
 
 def _context(request, form):
-    organisations = organisation_list(user=request.user).order_by("name")
-    rows = [(organisation, integration) for organisation in organisations
-            for integration in integration_list(organisation=organisation)]
-    return {"rows": rows, "form": form, "several": organisations.count() > 1}
+    integrations = integration_list_for_user(user=request.user)
+    return {"integrations": integrations, "form": form,
+            "several": len({integration.organisation_id for integration in integrations}) > 1}
 
 
 def _admin_organisations(user):

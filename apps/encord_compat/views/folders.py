@@ -8,9 +8,9 @@ from django.db import transaction
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from apps.core.selectors import organisation_list
 from apps.encord_compat.base import (
-    EncordView, as_uuid, body_get, body_object, param, param_bool, param_int, path_uuid,
+    EncordView, as_uuid, body_get, body_object, bundle_patches, caller_organisation, param, param_bool, param_int,
+    path_uuid,
 )
 from apps.encord_compat.paging import MAX_PAGE_SIZE, keyset_page, sort_field
 from apps.encord_compat.wire import folders_wire
@@ -18,9 +18,6 @@ from apps.storage import selectors
 from apps.storage.models import Folder, FolderRole
 from apps.storage.permissions import folder_get_for
 from apps.storage.services import folders as folder_services
-
-BUNDLE_MAX = 1000
-
 
 def folder_for(request, folder_uuid, role: str = FolderRole.VIEWER) -> Folder:
     return folder_get_for(user=request.user, pk=path_uuid(folder_uuid, "folder"), role=role)
@@ -58,16 +55,6 @@ def folders_page(request, queryset) -> Response:
     return Response({"results": folders_wire(rows, user=request.user), "nextPageToken": token})
 
 
-def _organisation_for_new_folder(user):
-    organisations = organisation_list(user=user)
-    if organisations.count() != 1:
-        raise exceptions.ValidationError(
-            "You belong to several organisations; create the folder under a parent folder of the one you mean."
-            if organisations.exists() else "You do not belong to any organisation."
-        )
-    return organisations.get()
-
-
 class FoldersView(EncordView):
     def get(self, request):
         """``list_storage_folders``: top-level folders you can see."""
@@ -80,7 +67,7 @@ class FoldersView(EncordView):
         parent = folder_get_for(user=request.user, pk=as_uuid(parent_id, "parent")) if parent_id else None
         folder = folder_services.folder_create(
             user=request.user, name=body_get(data, "name") or "", parent=parent,
-            organisation=None if parent else _organisation_for_new_folder(request.user),
+            organisation=None if parent else caller_organisation(request.user),
             description=body_get(data, "description") or "",
             client_metadata=_metadata_object(body_get(data, "clientMetadata"), "clientMetadata"),
         )
@@ -119,11 +106,7 @@ def _folder_patch(user, folder: Folder, patch: dict) -> Folder:
 class FolderPatchBulkView(EncordView):
     def patch(self, request):
         """Bundled ``folder.update(..., bundle=)``: ``{"folderPatches": {uuid: {...}}}``, all or nothing."""
-        patches = body_get(body_object(request), "folderPatches")
-        if not isinstance(patches, dict):
-            raise exceptions.ValidationError({"folderPatches": "must be an object of folder uuid to patch"})
-        if len(patches) > BUNDLE_MAX:
-            raise exceptions.ValidationError({"folderPatches": f"at most {BUNDLE_MAX} folders per request"})
+        patches = bundle_patches(request, "folderPatches")
         with transaction.atomic():
             folders = [
                 _folder_patch(request.user, folder_for(request, folder_uuid), patch or {})

@@ -7,12 +7,12 @@ to pgvector): an SDK ``item.update(client_metadata=...)`` **replaces** the metad
 from __future__ import annotations
 
 from django.db import transaction
-from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
 from apps.encord_compat.base import (
-    EncordView, as_uuid, base_url, body_get, body_object, param, param_bool, param_int, param_list, path_uuid,
+    BUNDLE_MAX, EncordView, as_uuid, base_url, body_get, body_object, bundle_patches, param, param_bool, param_int,
+    param_list, path_uuid, require_in_folder,
 )
 from apps.encord_compat.paging import MAX_PAGE_SIZE, keyset_page, sort_field
 from apps.encord_compat.views.folders import folder_for
@@ -22,7 +22,6 @@ from apps.storage.models import Folder, FolderRole, Item
 from apps.storage.selectors_items import item_children, item_get_for, item_list, items_get_for
 from apps.storage.services import items as item_services
 
-BUNDLE_MAX = 1000
 
 
 def _item_types(request) -> list[str]:
@@ -63,8 +62,7 @@ def items_for(user, uuids: list, *, role: str = FolderRole.VIEWER) -> list[Item]
 def _item_in_folder(request, folder_uuid, item_uuid) -> Item:
     folder = folder_for(request, folder_uuid)
     item = item_get_for(user=request.user, pk=path_uuid(item_uuid, "item"))
-    if item.folder_id != folder.pk:
-        raise Http404("No such item in this folder.")
+    require_in_folder(item.folder_id, folder, "item")
     return item
 
 
@@ -137,11 +135,7 @@ class FolderItemView(EncordView):
 class ItemsPatchBulkView(EncordView):
     def patch(self, request):
         """Bundled ``item.update(..., bundle=)``: ``{"itemPatches": {uuid: {...}}}``, up to 1,000, all or nothing."""
-        patches = body_get(body_object(request), "itemPatches")
-        if not isinstance(patches, dict):
-            raise exceptions.ValidationError({"itemPatches": "must be an object of item uuid to patch"})
-        if len(patches) > BUNDLE_MAX:
-            raise exceptions.ValidationError({"itemPatches": f"at most {BUNDLE_MAX} items per request"})
+        patches = bundle_patches(request, "itemPatches")
         items = items_for(request.user, list(patches))
         parts = [_patch_parts(patch) for patch in patches.values()]
         writes = [MetadataWrite(item.pk, metadata, merge=False)
@@ -171,8 +165,8 @@ class ItemsMoveView(EncordView):
         folder = folder_for(request, folder_uuid)
         data = body_object(request)
         items = items_for(request.user, body_get(data, "itemUuids") or [])
-        if any(item.folder_id != folder.pk for item in items):
-            raise Http404("An item is not in this folder.")
+        for item in items:
+            require_in_folder(item.folder_id, folder, "item")
         destination = folder_for(request, as_uuid(body_get(data, "newParentUuid"), "newParentUuid"))
         item_services.items_move(user=request.user, items=items, destination=destination)
         return Response(status=204)
@@ -183,7 +177,7 @@ class ItemsDeleteView(EncordView):
         """``item.delete()`` / ``folder.delete_items``: ``{childUuids}`` go to the trash (restorable in Loupe)."""
         folder = folder_for(request, folder_uuid)
         items = items_for(request.user, body_get(body_object(request), "childUuids") or [])
-        if any(item.folder_id != folder.pk for item in items):
-            raise Http404("An item is not in this folder.")
+        for item in items:
+            require_in_folder(item.folder_id, folder, "item")
         item_services.items_trash(user=request.user, items=items)
         return Response({"removedItemsCount": len(items), "removedFoldersCount": 0})

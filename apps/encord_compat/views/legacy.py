@@ -11,10 +11,9 @@ from __future__ import annotations
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from apps.core.selectors import organisation_list
 from apps.encord_compat.authentication import LEGACY_AUTHENTICATION
 from apps.encord_compat.base import EncordView
-from apps.storage.services.integrations import integration_list
+from apps.storage.services.integrations import integration_list_for_user
 
 ERRORS = {401: "AUTHENTICATION_ERROR", 403: "AUTHORISATION_ERROR", 404: "RESOURCE_NOT_FOUND_ERROR",
           405: "METHOD_NOT_ALLOWED_ERROR"}
@@ -32,11 +31,8 @@ def legacy_exception_handler(exc, context):
 
 
 def _cloud_integrations(user, uid, payload):
-    return [
-        {"id": str(integration.pk), "title": integration.name}
-        for organisation in organisation_list(user=user).order_by("name")
-        for integration in integration_list(organisation=organisation)
-    ]
+    return [{"id": str(integration.pk), "title": integration.name}
+            for integration in integration_list_for_user(user=user)]
 
 
 HANDLERS = {("cloudintegration", "GET"): _cloud_integrations}

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from rest_framework import exceptions
 from rest_framework.response import Response
 
-from apps.core.selectors import organisation_list
-from apps.encord_compat.base import EncordView, param_list
+from apps.encord_compat.base import EncordView, caller_organisation, param_list
 from apps.metadata.models import KeyState
 from apps.metadata.selectors import schema_keys, schema_sdk_body
 from apps.metadata.services.schema import schema_save
 from apps.metadata.validation import schema_to_legacy
-from apps.storage.services.integrations import integration_list
+from apps.storage.services.integrations import integration_list_for_user
 
 
 def _json_null() -> HttpResponse:
@@ -20,33 +18,22 @@ def _json_null() -> HttpResponse:
     return HttpResponse(b"null", content_type="application/json")
 
 
-def _organisation(user):
-    """The caller's organisation: the SDK's schema calls name none, so a user of several is asked to choose."""
-    organisations = organisation_list(user=user)
-    if organisations.count() != 1:
-        raise exceptions.ValidationError(
-            "Your key belongs to a user of several organisations; use a user of one organisation for the SDK."
-            if organisations.exists() else "You do not belong to any organisation."
-        )
-    return organisations.get()
-
-
 class SchemaV2View(EncordView):
     def get(self, request):
         """``user_client.metadata_schema()``: the whole schema, tombstones included, or null."""
-        body = schema_sdk_body(organisation=_organisation(request.user))
+        body = schema_sdk_body(organisation=caller_organisation(request.user))
         return _json_null() if body is None else Response(body)
 
     def post(self, request):
         """``MetadataSchema.save()``: the body is the whole schema (organisation admins)."""
-        schema_save(user=request.user, organisation=_organisation(request.user), body=request.data)
+        schema_save(user=request.user, organisation=caller_organisation(request.user), body=request.data)
         return Response(status=204)
 
 
 class SchemaLegacyView(EncordView):
     def get(self, request):
         """``get_client_metadata_schema()``: ``{uuid, metadataSchema: {key: type}, ...}`` or null."""
-        organisation = _organisation(request.user)
+        organisation = caller_organisation(request.user)
         keys = [key for key in schema_keys(organisation=organisation) if key.state == KeyState.ACTIVE]
         if not keys:
             return _json_null()
@@ -60,7 +47,7 @@ class SchemaLegacyView(EncordView):
 
     def post(self, request):
         """``set_client_metadata_schema_from_dict({key: type})``: the flat form replaces the schema."""
-        schema_save(user=request.user, organisation=_organisation(request.user), body=request.data)
+        schema_save(user=request.user, organisation=caller_organisation(request.user), body=request.data)
         return Response(status=204)
 
 
@@ -71,8 +58,7 @@ class CloudIntegrationsView(EncordView):
         titles = set(param_list(request, "filterIntegrationTitles"))
         result = [
             {"integrationUuid": str(integration.pk), "title": integration.name}
-            for organisation in organisation_list(user=request.user).order_by("name")
-            for integration in integration_list(organisation=organisation)
+            for integration in integration_list_for_user(user=request.user)
             if (not uuids or str(integration.pk) in uuids) and (not titles or integration.name in titles)
         ]
         return Response({"result": result})

@@ -5,11 +5,12 @@ The job is Loupe's import job (the one the UI and REST API start); this view onl
 
 from __future__ import annotations
 
-from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from apps.encord_compat.base import EncordView, as_uuid, body_get, body_object, param_int, path_uuid
+from apps.encord_compat.base import (
+    EncordView, as_uuid, body_get, body_object, param_int, path_uuid, require_in_folder,
+)
 from apps.encord_compat.selectors import upload_job_state, upload_job_wait
 from apps.encord_compat.services import upload_job_start
 from apps.encord_compat.views.folders import folder_for
@@ -25,8 +26,7 @@ LONG_POLL_MAX_S = 25
 def _job(request, folder_uuid, job_uuid) -> ImportJob:
     folder = folder_for(request, folder_uuid)
     job = import_job_get_for(user=request.user, pk=path_uuid(job_uuid, "upload job"))
-    if job.folder_id != folder.pk:
-        raise Http404("No such upload job in this folder.")
+    require_in_folder(job.folder_id, folder, "upload job")
     return job
 
 

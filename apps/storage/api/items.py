@@ -37,7 +37,9 @@ from apps.storage.models import FolderRole, ImportJob, ImportJobError, Item, Sto
 from apps.storage.permissions import folder_get_for
 from apps.storage.services import imports as import_services
 from apps.storage.services import items as item_services
-from apps.storage.services.integrations import integration_list, integration_s3_create_for
+from apps.storage.services.integrations import (
+    integration_list, integration_list_for_user, integration_s3_create_for,
+)
 
 UUID_REGEX = "[0-9a-fA-F-]{36}"
 ERRORS_CSV_HEADER = ("entry_index", "pointer", "reason", "urls", "stage")
@@ -370,10 +372,7 @@ class IntegrationViewSet(viewsets.GenericViewSet):
         wanted = request.query_params.get("organisation")
         if wanted:
             organisations = organisations.filter(pk=_pk_or_404(wanted, "No such organisation."))
-        integrations = [
-            integration for organisation in organisations.order_by("name")
-            for integration in integration_list(organisation=organisation)
-        ]
+        integrations = integration_list_for_user(user=request.user, organisations=organisations)
         return Response(IntegrationSerializer(integrations, many=True).data)
 
     @extend_schema(request=IntegrationCreateSerializer, responses={201: IntegrationSerializer},

@@ -90,6 +90,18 @@ def integration_list(*, organisation: Organisation) -> QuerySet[StorageIntegrati
     return StorageIntegration.objects.filter(organisation=organisation).order_by("name")
 
 
+def integration_list_for_user(*, user: User, organisations=None) -> list[StorageIntegration]:
+    """Every integration of the user's organisations (or of ``organisations``, a subset of them), by
+    organisation name then integration name, each with its ``organisation`` loaded."""
+    from apps.core.selectors import organisation_list
+
+    organisations = organisation_list(user=user) if organisations is None else organisations
+    for organisation in organisations:
+        integration_builtin_get_or_create(organisation=organisation)
+    return list(StorageIntegration.objects.filter(organisation__in=organisations).select_related("organisation")
+                .order_by("organisation__name", "name"))
+
+
 @transaction.atomic
 def integration_s3_create_for(
     *, user: User, organisation: Organisation, name: str, endpoint_url: str = "", region: str = "",
