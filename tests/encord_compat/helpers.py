@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from apps.storage.models import Item
-from apps.storage.services.imports import import_job_create_from_data, import_job_run
+import json
+
+from django.core.files.base import ContentFile
+
+from apps.storage.models import ImportJob, Item
+from apps.storage.services.imports import import_job_run
+from apps.storage.services.integrations import integration_builtin_get_or_create
 
 
 def register(user, folder, document: dict) -> list[Item]:
-    """Run an import synchronously in this process; the top-level items it made, in file order."""
-    job = import_job_create_from_data(user=user, folder=folder, data=document)
+    """Run an import synchronously in this process; the top-level items it made, in file order.
+
+    The job row is made here rather than by ``import_job_create``, which would also queue it for the
+    session's Celery worker: a worker still touching the job when the test's teardown truncates the
+    tables deadlocks with the TRUNCATE.
+    """
+    job = ImportJob(organisation=folder.organisation, folder=folder, created_by=user, file_name="setup.json",
+                    integration=integration_builtin_get_or_create(organisation=folder.organisation))
+    job.source.save(f"{job.pk}.json", ContentFile(json.dumps(document).encode()), save=False)
+    job.save()
     import_job_run(job_id=job.pk)
     return list(Item.objects.filter(import_job=job, parent__isnull=True).order_by("import_index"))
 

@@ -15,7 +15,7 @@ from apps.core.models import OrganisationRole
 from apps.metadata.records import MetadataChange
 from apps.metadata.services.derived import metadata_with_vectors
 from apps.metadata.services.updates import item_metadata_merge
-from apps.storage.models import Folder, FolderMember, FolderRole, ImportJob, Item, ItemType
+from apps.storage.models import Folder, FolderMember, FolderRole, ImportJob, ImportJobStatus, Item, ItemType
 from apps.storage.services.folders import folder_create, folder_member_set, folder_trash
 from apps.storage.services.integrations import integration_builtin_get_or_create
 
@@ -123,6 +123,22 @@ ACTIONS = {
         200, FolderRole.EDITOR),
 }
 
+ACTIONS_STARTING_JOBS = frozenset({"import"})
+JOB_TIMEOUT_S = 30
+
+
+def _job_finished(job_uuid: str) -> str:
+    import time
+
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while time.monotonic() < deadline:
+        status = ImportJob.objects.get(pk=job_uuid).status
+        if status in ImportJobStatus.finished():
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"import job {job_uuid} did not finish in {JOB_TIMEOUT_S} s")
+
+
 EFFECTIVE_ROLE = {
     "org_admin": FolderRole.ADMIN, "folder_admin": FolderRole.ADMIN, "editor": FolderRole.EDITOR,
     "viewer": FolderRole.VIEWER, "org_member": None, "other_org": None,
@@ -138,8 +154,10 @@ def _expected(role_name: str, needed: str) -> int | None:
 
 @pytest.mark.parametrize("action", list(ACTIONS))
 @pytest.mark.parametrize("role_name", ROLES)
-def test_folder_action_matrix(world, role_name, action):
+def test_folder_action_matrix(world, role_name, action, request):
     call, success, needed = ACTIONS[action]
+    if action in ACTIONS_STARTING_JOBS:
+        request.getfixturevalue("celery_worker_process")
     api = world["api_for"](world["users"][role_name])
     before = _snapshot()
 
@@ -147,6 +165,10 @@ def test_folder_action_matrix(world, role_name, action):
 
     expected = _expected(role_name, needed) or success
     assert response.status_code == expected, response.text
+    if action in ACTIONS_STARTING_JOBS and expected == success:
+        # The session's worker runs the job; it must be done before teardown truncates the tables,
+        # or the TRUNCATE and the worker's transaction deadlock.
+        assert _job_finished(response.json()["uuid"]) == ImportJobStatus.DONE
     if expected != success:
         assert _snapshot() == before
         assert response.headers["Content-Type"] == "application/json"
