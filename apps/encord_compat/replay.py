@@ -94,8 +94,8 @@ def signed_request_claim(*, credential: SignedCredential) -> int:
     """Claim the signed write ``credential`` identifies for this request and return the claim's pk.
 
     Raises ``Answered`` with the response of the identical request that claimed it first, or
-    ``StillRunning`` when that request has no answer after ``WAIT_S``. Must run outside a transaction
-    (Loupe runs views in autocommit) so other requests see the claim at once.
+    ``StillRunning`` when that request has no answer after ``WAIT_S``. Views run in autocommit, so the
+    claim is committed, and seen by every other request, before the view starts.
     """
     signed_request_claims_expired_delete()
     expires_at = datetime.fromtimestamp(credential.created + signatures.MAX_AGE_S + CLAIM_MARGIN_S, tz=UTC)

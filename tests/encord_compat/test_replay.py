@@ -263,3 +263,15 @@ def test_legacy_signatures_may_only_read(live_server, alice, alice_key, org):
                                                                                           "payload": None}})
     assert requests.post(f"{live_server.url}/public", data=read, headers=config.define_headers(None, None, read),
                          timeout=30).status_code == 200
+
+
+def test_an_empty_answer_is_replayed_as_it_was(base, alice, alice_key, folder):
+    """A 204 has no body and no content type: the identical request gets exactly that, not a default."""
+    delete = _signed("DELETE", f"{base}/storage/folders/{folder.pk}", alice_key[1])
+
+    answers = [_send(delete), _send(delete)]
+
+    assert [_answer(r) for r in answers] == [(204, None, b"")] * 2
+    assert answers[1].headers["Idempotent-Replayed"] == "true"
+    folder.refresh_from_db()
+    assert folder.deleted_at is not None
