@@ -14,10 +14,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# --no-deps: nothing is resolved at install time, so a new release elsewhere cannot change what runs.
+# --no-deps: nothing is resolved at install time, so a new release elsewhere cannot change what runs;
+# --no-build-isolation: Loupe itself is built with the locked setuptools, not the newest one.
 $(STAMP): $(LOCK) pyproject.toml package.json package-lock.json | $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	npm install --no-audit --no-fund --silent
 	touch $(STAMP)
 
