@@ -96,7 +96,7 @@ class ProcessGroups:
     # -- starting ------------------------------------------------------------------------------
     def spawn(self, argv: list[str], *, server: bool = False) -> subprocess.Popen:
         proc = subprocess.Popen(argv, cwd=env.BASE_DIR, start_new_session=True,
-                                preexec_fn=_child_setup(os.getpid()))
+                                preexec_fn=_child_setup(os.getpid()))  # noqa: PLW1509 - no threads here
         self.children.append(proc)
         if server:
             self.servers.append(proc)

@@ -12,7 +12,7 @@ import pytest
 
 
 def _section(html: str) -> str:
-    match = re.search(r'<section class="card" id="local-roots">(.*?)</section>', html, re.S)
+    match = re.search(r'<section class="card" id="local-roots">(.*?)</section>', html, re.DOTALL)
     assert match, "no #local-roots section"
     return " ".join(unescape(re.sub(r"<[^>]+>", "", match.group(1))).split())
 
