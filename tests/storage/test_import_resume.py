@@ -51,12 +51,10 @@ def test_killed_worker_job_resumes_without_duplicates(transactional_db, org, mak
     assert 10_000 <= killed_at.next_index < ENTRIES, "the job must be killed half way"
     assert Item.objects.filter(import_job=job).count() == killed_at.done
 
-    time.sleep(1.2)  # older than LOUPE_STALE_JOB_SECONDS below
     from django.conf import settings
 
     second = start_worker(name="rescuer", queues=f"{QUEUE},{settings.CELERY_TASK_DEFAULT_QUEUE}",
-                          log_name="test-worker-resume.log",
-                          LOUPE_STALE_JOB_SECONDS="1")
+                          log_name="test-worker-resume.log")
     try:
         finished = _wait(lambda: ImportJob.objects.filter(pk=job.pk, status=ImportJobStatus.DONE).first(),
                          120, "the resumed job to finish")
