@@ -90,10 +90,6 @@ class JobLeaseLost(Exception):
     """This run's lease was taken by another runner (it was presumed dead): stop without writing."""
 
 
-class JobCancelled(Exception):
-    """The job's cancel flag was seen while writing a batch: stop, the job ends CANCELLED."""
-
-
 # --------------------------------------------------------------------------- settings and registry
 
 
