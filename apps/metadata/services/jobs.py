@@ -11,7 +11,9 @@ Why it is shaped like this (the import engine's pattern, ``apps.storage.services
   valid rows with ``items_metadata_bulk_write`` (history, key frames and embeddings included), and commits
   that together with the job's ``next_index`` and counters, under a row lock on the job. A worker
   killed anywhere resumes at ``next_index`` without applying a row twice, and a second runner of
-  the same job (a redelivered task) skips what the first one committed.
+  the same job (a redelivered task) skips what the first one committed. Lease, heartbeat, sweep and
+  ERROR-on-exception come from ``apps.core.jobs``. A chunk the database refuses as a whole is applied
+  again row by row in savepoints: the row at fault is recorded failed with the reason.
 
 File formats (``docs``: spec/metadata.md, "Bulk ... Larger batches go through a job"):
 * JSON ``{"mode": "merge"|"replace", "match": "uuid"|"url"|"title", "items": {"<key>": {...}}}``;

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from apps.core.jobs import Job, JobStatus
 from apps.core.models import Organisation, UUIDModel

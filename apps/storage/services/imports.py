@@ -9,7 +9,11 @@ Why it is shaped like this:
 * Each batch of ``BATCH_ENTRIES`` entries is one transaction that writes its items (COPY), its entry
   errors, and the job's counters and ``next_index`` together, under a row lock on the job. A worker
   killed anywhere resumes at ``next_index``: a batch is either wholly in or wholly out, and a second
-  runner of the same job (a redelivered task) skips what the first already committed.
+  runner of the same job (a redelivered task) skips what the first already committed. Runs hold the
+  job with a lease and are resumed by the workers' sweep (``apps.core.jobs``).
+* A batch the database refuses as a whole is written again entry by entry, each in a savepoint: the
+  entry at fault is recorded failed with the database's reason and the rest go in, so a resumed job
+  never loops on a poison entry; anything else that breaks ends the job in ERROR with the reason.
 * Files whose media metadata was supplied are registered without being read. Others are left
   ``pending`` and probed by separate tasks, enqueued when their batch commits.
 """
