@@ -16,6 +16,12 @@ each subclasses ``Job`` and registers itself with ``job_kind_register`` from its
   ``LOUPE_JOB_STALE_AFTER_S`` (or PENDING jobs whose message was lost) are sent again. A job resumed
   ``JOB_MAX_STALLED_RESUMES`` times without advancing is ended in ERROR (a poison entry that kills
   the worker process must not loop forever).
+
+A new kind of job (curation's next): subclass ``Job`` (plus ``UUIDModel``) and add its counters;
+its service runs ``job_run(model=..., pk=..., work=...)`` where ``work`` commits batches that lock
+the job's row, call ``job_lease_check`` and advance ``next_index`` (setting ``heartbeat_at``) in the
+batch's transaction; its AppConfig.ready calls ``job_kind_register`` with a function that sends the
+job's task; cancel with ``job_cancel_request``.
 """
 
 from __future__ import annotations
