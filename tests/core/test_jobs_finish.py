@@ -146,6 +146,23 @@ def test_poison_entries_across_batches_resume_the_stream_after_each(unit_editor,
     assert list(job.errors.values_list("entry_index", flat=True)) == sorted(POISON_IMAGES)
 
 
+def test_all_or_nothing_import_with_a_poison_entry_imports_nothing(unit_editor, unit_folder, poison_constraint,
+                                                                    monkeypatch):
+    """The poison entry is the 28th: six batches of 4 are in when it is refused; they are taken out."""
+    monkeypatch.setattr(imports, "BATCH_ENTRIES", 4)
+    images = [_image(n, title="poison") if n == 27 else _image(n) for n in range(30)]
+    job = _queued_job(unit_editor, unit_folder, content=json.dumps({"images": images}).encode())
+    ImportJob.objects.filter(pk=job.pk).update(all_or_nothing=True)
+
+    job = import_job_run(job_id=job.pk)
+
+    assert (job.status, job.error, job.done, job.skipped, job.failed, job.pending) == (
+        "ERROR", "Nothing was imported: the database refused entry 27 (/images/27).", 0, 0, 1, 29)
+    assert Item.objects.filter(folder=unit_folder).count() == 0
+    assert list(job.errors.values_list("entry_index", "pointer", "reason")) == [
+        (27, "/images/27", f"Loupe could not store this entry: {CHECK_REASON}")]
+
+
 def _item(folder, name: str) -> Item:
     url = f"https://cdn.example.com/{name}"
     return Item.objects.create(organisation=folder.organisation, folder=folder, item_type=ItemType.IMAGE, name=name,

@@ -159,6 +159,14 @@ class _Batch:
         self.skipped += other.skipped
 
 
+class _AllOrNothingRefused(Exception):
+    """All-or-nothing: the database refused an entry that passed validation; the import is undone."""
+
+    def __init__(self, error: ImportJobError):
+        super().__init__(error.reason)
+        self.error = error
+
+
 def import_job_run(*, job_id) -> ImportJob | None:
     """Run (or resume) a job to its end and return it; None when it is gone.
 
@@ -186,6 +194,11 @@ def _import_job_work(claimed: ImportJob, owner: str) -> tuple[str, str]:
             finished = _run_batches(job, handle, counts)
     except JobLeaseLost:
         raise  # the run that took the job over finishes it (and its bulk load)
+    except _AllOrNothingRefused as refused:
+        _resume_suspended_indexes(job)
+        _import_undo(job, refused.error)
+        refused_at = f"{refused.error.entry_index} ({refused.error.pointer})"
+        return ImportJobStatus.ERROR, f"Nothing was imported: the database refused entry {refused_at}."
     except ImportFileError as exc:
         _resume_suspended_indexes(job)
         return ImportJobStatus.ERROR, str(exc)
@@ -310,12 +323,29 @@ def _write_batch_one_by_one(job: ImportJob, counts) -> int | None:
                     seen_keys.pop(key, None)
                 reason = f"Loupe could not store this entry: {error_reason(exc)}"
                 logger.warning("import job %s: entry %s refused: %s", job.pk, entry.index, reason)
-                batch.errors.append(_error_row(job, EntryError(entry.index, entry.pointer, reason), entry))
+                error = _error_row(job, EntryError(entry.index, entry.pointer, reason), entry)
+                if job.all_or_nothing:
+                    raise _AllOrNothingRefused(error) from exc
+                batch.errors.append(error)
                 continue
             batch.add(one)
         if last_index is not None:
             _batch_commit(job, batch, next_index=last_index + 1)
     return len(entries)
+
+
+def _import_undo(job: ImportJob, error: ImportJobError) -> None:
+    """All-or-nothing after a refused write: remove what earlier batches registered, keep the reason.
+
+    (Metadata an ``upsert_metadata`` batch wrote onto existing items stays, as a normal, revertible
+    metadata change in their history.)
+    """
+    with transaction.atomic():
+        Item.objects.filter(import_job=job, parent__isnull=False).delete()
+        Item.objects.filter(import_job=job).delete()
+        ImportJobError.objects.filter(job=job).delete()
+        error.save()
+        ImportJob.objects.filter(pk=job.pk).update(registered=0, skipped=0, failed=1)
 
 
 def _batch_begin(job: ImportJob) -> ImportJob | None:
