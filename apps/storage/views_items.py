@@ -203,7 +203,7 @@ def _item_file(item: Item):
                                     "Loupe never reads it.")
     parsed = parse_object_url(item.url, s3_endpoints=_s3_endpoints(item))
     if parsed.kind == "file":
-        with _open_confined(item.url, fetch_policy()) as handle:
+        with _open_confined(item.url, fetch_policy(organisation_id=item.organisation_id)) as handle:
             yield handle
         return
     if item.file_size is not None and item.file_size > VIEW_FETCH_MAX_BYTES:
@@ -211,7 +211,8 @@ def _item_file(item: Item):
                                       f"{VIEW_FETCH_MAX_BYTES:,} bytes from remote storage.")
     with tempfile.TemporaryDirectory(prefix="loupe-view-") as directory:
         # The workers' copy rule: s3:// only with the item's own integration keys, never the server's.
-        local = url_file_to_local(url=item.url, integration=item.integration, directory=Path(directory))
+        local = url_file_to_local(url=item.url, integration=item.integration, directory=Path(directory),
+                                  organisation_id=item.organisation_id)
         with local.open("rb") as handle:
             yield handle
 
@@ -250,7 +251,7 @@ def _content_type(item: Item, path: str) -> str:
 
 def _local_content(request, item: Item):
     try:
-        handle = _open_confined(item.url, fetch_policy())
+        handle = _open_confined(item.url, fetch_policy(organisation_id=item.organisation_id))
     except FetchError as exc:
         return _refused(exc)
     stat = os.fstat(handle.fileno())

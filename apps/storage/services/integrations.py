@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import re
+import uuid
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-import re
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -64,13 +67,39 @@ def _integration_s3_insert(
     )
 
 
-def fetch_policy() -> FetchPolicy:
-    """What server-side fetches may reach: admin-configured local roots (plus Loupe's own uploads)."""
-    roots = [*settings.LOUPE_LOCAL_ROOTS, str(Path(settings.MEDIA_ROOT) / "uploads")]
-    return policy_from_strings(
-        local_roots=roots, allow_hosts=settings.LOUPE_FETCH_ALLOW_HOSTS,
+UPLOADS_DIRECTORY = "uploads"  # under MEDIA_ROOT: one directory per organisation (see uploads.py)
+
+
+def fetch_policy(*, organisation_id) -> FetchPolicy:
+    """What server-side fetches for an item of ``organisation_id`` may reach: the admin-configured
+    local roots, and of Loupe's own uploads only the organisation's (``upload_directory_owned``).
+
+    Another organisation's upload is refused whatever the URL says (``..``, symlinks, percent-encoding,
+    doubled slashes: the resolved path is what counts), even when a local root contains MEDIA_ROOT.
+    """
+    policy = policy_from_strings(
+        local_roots=settings.LOUPE_LOCAL_ROOTS, allow_hosts=settings.LOUPE_FETCH_ALLOW_HOSTS,
         timeout=settings.LOUPE_FETCH_TIMEOUT_S, max_bytes=settings.LOUPE_FETCH_MAX_BYTES,
     )
+    return dataclasses.replace(
+        policy, tenant_root=Path(settings.MEDIA_ROOT) / UPLOADS_DIRECTORY,
+        tenant_owns=functools.partial(upload_directory_owned, organisation_id=organisation_id),
+    )
+
+
+def upload_directory_owned(name: str, *, organisation_id) -> bool:
+    """Whether ``MEDIA_ROOT/uploads/<name>`` belongs to the organisation: its own ``<organisation uuid>``
+    directory, or (uploads stored before they were filed by organisation) the ``<folder uuid>``
+    directory of one of its folders. Only the canonical uuid spelling names a directory."""
+    try:
+        canonical = str(uuid.UUID(name)) == name
+    except ValueError:
+        return False
+    if not canonical or organisation_id is None:
+        return False
+    from apps.storage.models import Folder
+
+    return name == str(organisation_id) or Folder.objects.filter(pk=name, organisation_id=organisation_id).exists()
 
 
 def s3_credentials(integration: StorageIntegration | None) -> S3Credentials | None:

@@ -10,7 +10,7 @@ This module owns the rules every such copy must follow:
   with. ``fetch_to_file`` treats missing credentials as "use boto3's defaults" (the worker's
   environment or instance role), which would let any user read any bucket the server can; so a
   missing or non-S3 integration, or one without keys, is refused here before anything is sent.
-* Every other URL goes through the same ``fetch_policy()`` (local roots, address checks, size cap)
+* Every other URL goes through the same ``fetch_policy()`` (local roots, the organisation's own uploads, address checks, size cap)
   as any server-side fetch.
 
 Storage names are fixed per item (``previews/<uuid>/<name>``, ``renders/<uuid>.mp4``) and written
@@ -37,8 +37,10 @@ LOCAL_NAME_MAX = 120  # characters of the original file name kept for the local 
 _UNSAFE_NAME_CHARS = re.compile(r"[^\w.\- ]+")
 
 
-def url_file_to_local(*, url: str, integration: StorageIntegration | None, directory: Path) -> Path:
-    """Copy the object at ``url`` into ``directory`` and return the local path.
+def url_file_to_local(*, url: str, integration: StorageIntegration | None, directory: Path,
+                      organisation_id) -> Path:
+    """Copy the object at ``url`` (an item of ``organisation_id``) into ``directory`` and return the
+    local path. Only that organisation's uploads can be read (``fetch_policy``).
 
     The local file keeps the URL's file name (made safe), because decoders name the file in their
     error messages and guess some MIME types from the suffix. Raises ``FetchError`` with a sentence
@@ -54,7 +56,7 @@ def url_file_to_local(*, url: str, integration: StorageIntegration | None, direc
     if parsed.kind == "s3" and (parsed.scheme == "s3" or credentials is not None):
         _require_s3_keys(url, integration)
     dest = Path(directory) / local_file_name(url)
-    fetch_to_file(url, dest=dest, policy=fetch_policy(), s3=credentials)
+    fetch_to_file(url, dest=dest, policy=fetch_policy(organisation_id=organisation_id), s3=credentials)
     return dest
 
 
