@@ -260,3 +260,18 @@ def test_deactivated_users_ssh_key_is_refused(world, tmp_path):
     assert signed_get().status_code == 404
     deactivate_by_update(world)
     assert signed_get().status_code == 401
+
+
+@pytest.mark.parametrize("removal", ["admin_member_delete", "shell_member_delete"])
+def test_rejoining_does_not_revive_old_folder_roles(world, removal):
+    """Folder roles end with the organisation membership they were given under, whatever removed it:
+    someone re-added to the organisation later starts with no folder roles."""
+    from apps.core.services import organisation_member_set
+    from apps.storage.models import FolderMember
+
+    REMOVALS[removal](world)
+    assert FolderMember.objects.filter(user=world["leaver"]).count() == 0
+    organisation_member_set(organisation=world["org"], user=world["leaver"], role="member")
+
+    assert world["api"].get(f"/api/v1/folders/{world['sub'].pk}").status_code == 404
+    assert world["api"].get("/api/v1/folders").json() == []
