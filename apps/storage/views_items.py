@@ -52,8 +52,8 @@ from apps.storage.previews import _PDFIUM_LOCK
 from apps.storage.probing import ProbeError, detect_text_encoding
 from apps.storage.selectors_items import item_children, item_get_for
 from apps.storage.services import items as item_services
-from apps.storage.services.integrations import fetch_policy, s3_credentials
-from apps.storage.services.media_files import url_file_to_local
+from apps.storage.services.integrations import fetch_policy, s3_credentials, upload_object_foreign
+from apps.storage.services.media_files import FOREIGN_UPLOAD, url_file_to_local
 from apps.storage.signed_links import item_content_token_pk
 from apps.storage.views import _form_errors, _form_fragment, _redirect
 
@@ -302,6 +302,8 @@ def _content_response(request, item: Item):
                                                         "Loupe never reads it."))
         return _local_content(request, item)
     if parsed.kind == "s3" and (parsed.scheme == "s3" or s3_credentials(item.integration) is not None):
+        if upload_object_foreign(parsed, organisation_id=item.organisation_id):
+            return _refused(FetchError("outside_roots", FOREIGN_UPLOAD.format(url=item.url)))
         try:
             return HttpResponseRedirect(_presigned_url(item, parsed))
         except FetchError as exc:

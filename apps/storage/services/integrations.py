@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import posixpath
 import re
 import uuid
 from pathlib import Path
@@ -17,7 +18,7 @@ from django.db.models import QuerySet
 from apps.core.crypto import decrypt, encrypt
 from apps.core.errors import ServiceValidationError
 from apps.core.models import Organisation, OrganisationRole, User
-from apps.storage.fetching import FetchPolicy, S3Credentials, policy_from_strings
+from apps.storage.fetching import FetchPolicy, ParsedUrl, S3Credentials, policy_from_strings
 from apps.storage.models import StorageIntegration, StorageIntegrationKind
 from apps.storage.permissions import organisation_require_member
 
@@ -85,6 +86,30 @@ def fetch_policy(*, organisation_id) -> FetchPolicy:
         policy, tenant_root=Path(settings.MEDIA_ROOT) / UPLOADS_DIRECTORY,
         tenant_owns=functools.partial(upload_directory_owned, organisation_id=organisation_id),
     )
+
+
+def upload_object_foreign(parsed: ParsedUrl, *, organisation_id) -> bool:
+    """Whether an S3 object URL names another organisation's upload in Loupe's own S3 media storage
+    (``<location>/uploads/<organisation uuid>/...``). Every organisation's "Loupe storage" integration
+    carries the same keys, so the key itself decides. The key is also checked with dot segments and
+    doubled slashes collapsed, in case an S3-compatible server normalises them."""
+    from django.core.files.storage import default_storage
+    from storages.backends.s3 import S3Storage
+    from storages.utils import safe_join
+
+    storage = default_storage
+    if parsed.kind != "s3" or not isinstance(storage, S3Storage):  # isinstance sees the lazy object's class
+        return False
+    if (parsed.bucket or "").lower() != storage.bucket_name.lower():
+        return False
+    prefix = safe_join(storage.location, UPLOADS_DIRECTORY) + "/"
+    key = parsed.key or ""
+    for candidate in {key, posixpath.normpath("/" + key).lstrip("/")}:
+        if candidate.startswith(prefix):
+            owner = candidate[len(prefix):].split("/", 1)[0]
+            if not upload_directory_owned(owner, organisation_id=organisation_id):
+                return True
+    return False
 
 
 def upload_directory_owned(name: str, *, organisation_id) -> bool:

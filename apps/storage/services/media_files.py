@@ -28,8 +28,9 @@ from django.core.files.storage import default_storage
 
 from apps.storage.fetching import FetchError, fetch_to_file, parse_object_url
 from apps.storage.models import StorageIntegration, StorageIntegrationKind
-from apps.storage.services.integrations import fetch_policy, s3_credentials
+from apps.storage.services.integrations import fetch_policy, s3_credentials, upload_object_foreign
 
+FOREIGN_UPLOAD = "{url} is outside the storage this organisation may read."
 PREVIEW_PREFIX = "previews"
 RENDER_PREFIX = "renders"
 URL_SHOWN_CHARS = 200  # as fetching shortens URLs in its messages
@@ -55,6 +56,8 @@ def url_file_to_local(*, url: str, integration: StorageIntegration | None, direc
     # The same test as fetching._uses_s3_api: s3:// always, S3 HTTPS URLs only when an integration is given.
     if parsed.kind == "s3" and (parsed.scheme == "s3" or credentials is not None):
         _require_s3_keys(url, integration)
+    if upload_object_foreign(parsed, organisation_id=organisation_id):
+        raise FetchError("outside_roots", FOREIGN_UPLOAD.format(url=_shown(url)))
     dest = Path(directory) / local_file_name(url)
     fetch_to_file(url, dest=dest, policy=fetch_policy(organisation_id=organisation_id), s3=credentials)
     return dest
