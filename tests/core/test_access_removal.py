@@ -275,3 +275,30 @@ def test_rejoining_does_not_revive_old_folder_roles(world, removal):
 
     assert world["api"].get(f"/api/v1/folders/{world['sub'].pk}").status_code == 404
     assert world["api"].get("/api/v1/folders").json() == []
+
+
+def test_admin_cannot_give_a_folder_role_to_someone_outside_the_organisation(world, make_user):
+    """A folder role needs a membership of the folder's organisation, at every door (the admin too)."""
+    from apps.storage.models import FolderMember
+
+    from apps.core.services import organisation_member_set
+
+    outsider = make_user(OrganisationFactory(name="Elsewhere"), email="outsider@example.com")
+    organisation_member_set(organisation=world["org"], user=world["superuser"], role="admin")  # may edit the folder
+    top = world["top"]
+    data = {"name": top.name, "description": "", "client_metadata": "{}",
+            "members-TOTAL_FORMS": "1", "members-INITIAL_FORMS": "0", "members-MIN_NUM_FORMS": "0",
+            "members-MAX_NUM_FORMS": "1000", "members-0-folder": str(top.pk), "members-0-user": str(outsider.pk),
+            "members-0-role": "viewer"}
+    before = sorted(FolderMember.objects.values_list("user__email", "role"))
+
+    response = _admin_client(world).post(f"/admin/storage/folder/{top.pk}/change/", data)
+
+    assert response.status_code == 200  # the form again, with the error
+    assert "That user is not in this folder" in response.content.decode()
+    assert sorted(FolderMember.objects.values_list("user__email", "role")) == before
+    outsider_api = requests.Session()
+    from apps.core.services import api_token_create
+
+    outsider_api.headers["Authorization"] = f"Token {api_token_create(user=outsider, name='t')[1]}"
+    assert outsider_api.get(f"{world['base']}/api/v1/folders/{world['sub'].pk}", timeout=30).status_code == 404

@@ -115,5 +115,4 @@ class FolderMember(TimestampedModel):
     def _membership(self) -> OrganisationMember | None:
         if self.folder_id is None or self.user_id is None:
             return None
-        organisation_id = Folder.objects.filter(pk=self.folder_id).values_list("organisation_id", flat=True).first()
-        return OrganisationMember.objects.filter(organisation_id=organisation_id, user_id=self.user_id).first()
+        return OrganisationMember.objects.filter(organisation_id=self.folder.organisation_id, user_id=self.user_id).first()
