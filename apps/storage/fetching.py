@@ -8,8 +8,9 @@ URLs come from users, so every read is confined:
 
 * ``file://`` paths are resolved (symlinks, ``..``) and must stay inside ``FetchPolicy.local_roots``,
   or inside the tenant's own part of ``FetchPolicy.tenant_root`` (Loupe's uploads: one directory per
-  organisation). The tenant root is checked first: a local root that contains it (``/`` or ``/srv``)
-  opens none of the other tenants' directories.
+  organisation). The tenant root and ``FetchPolicy.private_roots`` (Loupe's own media: previews, import
+  files) are checked first: a local root that contains them (``/`` or ``/srv``) opens none of the
+  other tenants' directories and none of Loupe's own files.
 * HTTP(S) hosts are resolved and refused when any address is not public (loopback, private, link-local,
   CGNAT, metadata services, ...) unless an admin listed the host or its range in
   ``FetchPolicy.allow_hosts``. Redirects are followed by hand and every hop is vetted again, and the
@@ -116,6 +117,7 @@ class FetchPolicy:
     # readable only when ``tenant_owns(<its top-level entry name>)`` is true, whatever local_roots say.
     tenant_root: Path | None = None
     tenant_owns: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
+    private_roots: tuple[Path, ...] = ()  # never readable through file:// (outside the tenant's own entry)
 
 
 @dataclass(frozen=True)
@@ -336,6 +338,8 @@ def _allowed(real: Path, policy: FetchPolicy) -> bool:
         if _inside(real, (tenant_root,)):
             parts = real.relative_to(tenant_root).parts
             return bool(parts) and policy.tenant_owns is not None and policy.tenant_owns(parts[0])
+    if _inside(real, tuple(Path(os.path.realpath(root)) for root in policy.private_roots)):
+        return False
     return _inside(real, _real_roots(policy))
 
 

@@ -91,7 +91,7 @@ def _b_tries(t, spellings: dict[str, str]) -> dict[str, tuple | str]:
     return seen
 
 
-REFUSED = (ItemStatus.FAILED, True, 403, False)
+REFUSED = (ItemStatus.FAILED, True, 403, False)  # status, reason given, content view, secret seen
 
 
 def _refused(outcome) -> bool:
@@ -117,8 +117,17 @@ def test_another_organisation_cannot_register_or_read_an_upload(tenants):
 
 
 def test_a_local_root_containing_media_root_opens_no_other_organisation(tenants, settings):
+    """Not A's upload, nor A's preview, nor A's import file, even with ``/`` as a local root."""
     settings.LOUPE_LOCAL_ROOTS = [*settings.LOUPE_LOCAL_ROOTS, "/"]
-    assert _b_tries(tenants, {"plain": tenants["path"].as_uri()}) == {"plain": REFUSED}
+    item_a = Item.objects.get(pk=tenants["item_a"].pk)
+    media = Path(settings.MEDIA_ROOT)
+    preview = media / "previews" / str(item_a.pk) / "thumb.jpg"
+    preview.parent.mkdir(parents=True, exist_ok=True)
+    preview.write_bytes(SECRET)
+    import_file = Path(item_a.import_job.source.path)
+    spellings = {"upload": tenants["path"].as_uri(), "preview": preview.as_uri(), "import_file": import_file.as_uri()}
+
+    assert _b_tries(tenants, spellings) == dict.fromkeys(spellings, REFUSED)
     assert _a_reads(tenants) == (ItemStatus.READY, 200, SECRET)
 
 

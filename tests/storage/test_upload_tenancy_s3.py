@@ -48,6 +48,8 @@ def test_another_organisation_cannot_register_or_read_an_s3_upload(tenants, clie
         "dot_dot": f"{bucket_prefix}uploads/{org_b}/../{key.removeprefix('uploads/')}",
         "dot_segment": f"{bucket_prefix}uploads/./{key.removeprefix('uploads/')}",
         "double_slashes": bucket_prefix + key.replace("/", "//"),
+        "preview_of_a": f"{bucket_prefix}previews/{tenants['item_a'].pk}/thumb.jpg",
+        "import_file_of_a": f"{bucket_prefix}{tenants['item_a'].import_job.source.name}",
     }
     job = import_job_create_from_data(
         user=tenants["b"], folder=tenants["folder_b"], integration=tenants["integration_b"],

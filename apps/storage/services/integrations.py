@@ -73,10 +73,11 @@ UPLOADS_DIRECTORY = "uploads"  # under MEDIA_ROOT: one directory per organisatio
 
 def fetch_policy(*, organisation_id) -> FetchPolicy:
     """What server-side fetches for an item of ``organisation_id`` may reach: the admin-configured
-    local roots, and of Loupe's own uploads only the organisation's (``upload_directory_owned``).
+    local roots, and of Loupe's own media (MEDIA_ROOT) only the organisation's uploads
+    (``upload_directory_owned``): never another organisation's uploads, previews or import files.
 
-    Another organisation's upload is refused whatever the URL says (``..``, symlinks, percent-encoding,
-    doubled slashes: the resolved path is what counts), even when a local root contains MEDIA_ROOT.
+    The resolved path is what counts, whatever the URL says (``..``, symlinks, percent-encoding,
+    doubled slashes), and it holds even when a local root contains MEDIA_ROOT.
     """
     policy = policy_from_strings(
         local_roots=settings.LOUPE_LOCAL_ROOTS, allow_hosts=settings.LOUPE_FETCH_ALLOW_HOSTS,
@@ -85,12 +86,14 @@ def fetch_policy(*, organisation_id) -> FetchPolicy:
     return dataclasses.replace(
         policy, tenant_root=Path(settings.MEDIA_ROOT) / UPLOADS_DIRECTORY,
         tenant_owns=functools.partial(upload_directory_owned, organisation_id=organisation_id),
+        private_roots=(Path(settings.MEDIA_ROOT),),
     )
 
 
 def upload_object_foreign(parsed: ParsedUrl, *, organisation_id) -> bool:
-    """Whether an S3 object URL names another organisation's upload in Loupe's own S3 media storage
-    (``<location>/uploads/<organisation uuid>/...``). Every organisation's "Loupe storage" integration
+    """Whether an S3 object URL names Loupe's own S3 media storage (the bucket, under its ``location``)
+    anywhere but the organisation's uploads (``<location>/uploads/<organisation uuid>/...``): another
+    organisation's uploads, previews or import files. Every organisation's "Loupe storage" integration
     carries the same keys, so the key itself decides. The key is also checked with dot segments and
     doubled slashes collapsed, in case an S3-compatible server normalises them."""
     from django.core.files.storage import default_storage
@@ -102,13 +105,15 @@ def upload_object_foreign(parsed: ParsedUrl, *, organisation_id) -> bool:
         return False
     if (parsed.bucket or "").lower() != storage.bucket_name.lower():
         return False
-    prefix = safe_join(storage.location, UPLOADS_DIRECTORY) + "/"
+    media = storage.location.strip("/") + "/" if storage.location.strip("/") else ""
+    uploads = safe_join(storage.location, UPLOADS_DIRECTORY) + "/"
     key = parsed.key or ""
-    for candidate in {key, posixpath.normpath("/" + key).lstrip("/")}:
-        if candidate.startswith(prefix):
-            owner = candidate[len(prefix):].split("/", 1)[0]
-            if not upload_directory_owned(owner, organisation_id=organisation_id):
-                return True
+    for candidate in {key, re.sub("/{2,}", "/", posixpath.normpath("/" + key)).lstrip("/")}:
+        if not candidate.startswith(media):
+            continue  # the bucket's other objects are not Loupe's media
+        owner = candidate[len(uploads):].split("/", 1)[0] if candidate.startswith(uploads) else ""
+        if not upload_directory_owned(owner, organisation_id=organisation_id):
+            return True
     return False
 
 
