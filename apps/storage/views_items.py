@@ -42,6 +42,7 @@ from django.utils.http import content_disposition_header, http_date, parse_http_
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from apps.core.errors import ServiceValidationError
+from apps.core.models import User
 from apps.metadata.views_items import item_metadata_context
 from apps.storage import selectors
 from apps.storage.fetching import FetchError, _open_confined, parse_object_url
@@ -54,7 +55,7 @@ from apps.storage.selectors_items import item_children, item_get_for
 from apps.storage.services import items as item_services
 from apps.storage.services.integrations import fetch_policy, s3_credentials, upload_object_foreign
 from apps.storage.services.media_files import FOREIGN_UPLOAD, url_file_to_local
-from apps.storage.signed_links import item_content_token_pk
+from apps.storage.signed_links import item_content_token_claims
 from apps.storage.views import _form_errors, _form_fragment, _redirect
 
 CHUNK_BYTES = 256 * 1024  # streamed content: one read per chunk, bounded memory per request
@@ -279,9 +280,15 @@ def item_content(request, pk):
 @require_safe
 def item_content_signed(request, token):
     """The same, for a time-limited link (``signed_links``): the token is the permission, so no login."""
-    pk = item_content_token_pk(token)
-    item = (Item.objects.select_related("folder", "integration")
-            .filter(pk=pk, deleted_at__isnull=True, folder__deleted_at__isnull=True).first() if pk else None)
+    claims = item_content_token_claims(token)
+    item = None
+    if claims is not None:
+        pk, user_pk = claims
+        items = Item.objects.select_related("folder", "integration").filter(
+            pk=pk, deleted_at__isnull=True, folder__deleted_at__isnull=True)
+        if user_pk is not None:  # issued to a user: only while they may still read it
+            items = items.visible_to(User.objects.filter(pk=user_pk).first())
+        item = items.first()
     if item is None:
         raise Http404("This link is invalid or has expired.")
     return _content_response(request, item)
