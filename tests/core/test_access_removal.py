@@ -19,10 +19,12 @@ from django.core.files.storage import default_storage
 from django.test import Client
 
 from apps.core.models import OrganisationMember, User
+from apps.core.services import api_token_create, organisation_member_set
+from apps.metadata.models_jobs import MetadataJob
 from apps.metadata.records import MetadataChange
 from apps.metadata.services.derived import metadata_with_vectors
 from apps.metadata.services.updates import item_metadata_merge
-from apps.storage.models import Folder, FolderRole, ImportJob, Item, ItemType
+from apps.storage.models import Folder, FolderMember, FolderRole, ImportJob, Item, ItemType
 from apps.storage.services.folders import folder_create, folder_member_set
 from apps.storage.services.integrations import integration_builtin_get_or_create
 from tests.factories import OrganisationFactory
@@ -35,7 +37,7 @@ def world(transactional_db, org, make_user, api_for, live_server, test_files):
     owner = make_user(org, email="owner@example.com")
     leaver = make_user(org, email="leaver@example.com")
     superuser = User.objects.create_superuser("root@example.com", "pw-for-tests-1")
-    OrganisationFactory(name="Elsewhere")  # a second organisation, so the leaver could still belong to one
+    organisation_member_set(organisation=OrganisationFactory(name="Elsewhere"), user=leaver, role="member")
     top = folder_create(user=owner, name="top", organisation=org)
     sub = folder_create(user=owner, name="sub", parent=top)
     folder_member_set(user=owner, folder=top, member=leaver, role=FolderRole.EDITOR)
@@ -50,11 +52,14 @@ def world(transactional_db, org, make_user, api_for, live_server, test_files):
         organisation=org, folder=sub, integration=integration_builtin_get_or_create(organisation=org),
         created_by=owner, source="imports/removal.json", file_name="removal.json",
     )
+    metadata_job = MetadataJob(organisation=org, folder=sub, created_by=leaver, file_name="m.csv", file_format="csv")
+    metadata_job.source.save("m.csv", ContentFile(b"uuid,site\n"), save=False)
+    metadata_job.save()  # never sent to a worker: it stays PENDING
     api = api_for(leaver)
     browser = _browser(live_server, leaver)
     return {"org": org, "owner": owner, "leaver": leaver, "superuser": superuser, "top": top, "sub": sub,
-            "item": item, "job": job, "api": api, "browser": browser, "base": live_server.url,
-            "change": MetadataChange.objects.get(item=item)}
+            "item": item, "job": job, "mjob": metadata_job, "api": api, "browser": browser,
+            "base": live_server.url, "change": MetadataChange.objects.get(item=item), "owner_api": api_for(owner)}
 
 
 def _browser(live_server, user) -> requests.Session:
@@ -117,10 +122,22 @@ def deactivate_by_update(world):
     User.objects.filter(pk=world["leaver"].pk).update(is_active=False)
 
 
+def remove_from_every_organisation(world):
+    """A shell: the person's memberships of every organisation at once (they belong to one more)."""
+    OrganisationMember.objects.filter(user=world["leaver"]).delete()
+
+
+def delete_user_in_admin(world):
+    """The Django admin: delete the user (their tokens, keys and memberships go with them)."""
+    response = _admin_client(world).post(f"/admin/core/user/{world['leaver'].pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+
 REMOVALS = {"admin_member_delete": remove_in_admin, "shell_member_delete": remove_in_shell,
+            "shell_all_memberships_delete": remove_from_every_organisation,
             "admin_deactivate": deactivate_in_admin, "shell_deactivate": deactivate_in_shell,
-            "queryset_deactivate": deactivate_by_update}
-DEACTIVATIONS = frozenset({"admin_deactivate", "shell_deactivate", "queryset_deactivate"})
+            "queryset_deactivate": deactivate_by_update, "admin_user_delete": delete_user_in_admin}
+DEACTIVATIONS = frozenset({"admin_deactivate", "shell_deactivate", "queryset_deactivate", "admin_user_delete"})
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -154,7 +171,10 @@ ENDPOINTS = {
                              200),
     "rest_import": ("rest", _rest("post", "/api/v1/folders/{sub.pk}/imports", json={"images": []}), 202),
     "rest_import_job": ("rest", _rest("get", "/api/v1/imports/{job.pk}"), 200),
+    "rest_import_errors": ("rest", _rest("get", "/api/v1/imports/{job.pk}/errors"), 200),
     "rest_import_cancel": ("rest", _rest("post", "/api/v1/imports/{job.pk}/cancel"), 200),
+    "rest_metadata_job_read": ("rest", _rest("get", "/api/v1/metadata/jobs/{mjob.pk}"), 200),
+    "rest_metadata_job_cancel": ("rest", _rest("post", "/api/v1/metadata/jobs/{mjob.pk}/cancel"), 200),
     "rest_items_trash": ("rest", lambda w: w["api"].post("/api/v1/items/trash",
                                                          json={"items": [str(w["item"].pk)]}), 200),
     "rest_folder_trash": ("rest", _rest("delete", "/api/v1/folders/{sub.pk}"), 403),  # editors may not
@@ -164,6 +184,7 @@ ENDPOINTS = {
     "page_folder": ("page", _page("/folders/{sub.pk}/"), 200),
     "page_folder_jobs": ("page", _page("/folders/{sub.pk}/jobs"), 200),
     "page_import_job": ("page", _page("/imports/{job.pk}/"), 200),
+    "page_import_errors_csv": ("page", _page("/imports/{job.pk}/errors.csv"), 200),
     "page_item": ("page", _page("/items/{item.pk}/"), 200),
     "page_item_content": ("page", _page("/items/{item.pk}/content"), 200),
     "page_item_preview": ("page", _page("/items/{item.pk}/preview"), 200),
@@ -210,8 +231,6 @@ def _wait_finished(job_uuid: str, endpoint: str) -> None:
     """Let the session's worker finish the job before teardown truncates the tables (they would deadlock)."""
     import time
 
-    from apps.metadata.models_jobs import MetadataJob
-
     model = MetadataJob if endpoint == "rest_metadata_job" else ImportJob
     deadline = time.monotonic() + 30
     while not model.objects.get(pk=job_uuid).is_finished:
@@ -236,6 +255,9 @@ def test_removal_ends_access_everywhere(world, removal):
         expected["rest_folder_list_names"] = []
     assert answers == expected
     assert _snapshot() == before
+    assert MetadataJob.objects.get(pk=world["mjob"].pk).cancel_requested is False
+    # The others keep their access.
+    assert world["owner_api"].get(f"/api/v1/items/{world['item'].pk}/metadata").status_code == 200
 
 
 def test_deactivated_users_ssh_key_is_refused(world, tmp_path):
@@ -266,9 +288,6 @@ def test_deactivated_users_ssh_key_is_refused(world, tmp_path):
 def test_rejoining_does_not_revive_old_folder_roles(world, removal):
     """Folder roles end with the organisation membership they were given under, whatever removed it:
     someone re-added to the organisation later starts with no folder roles."""
-    from apps.core.services import organisation_member_set
-    from apps.storage.models import FolderMember
-
     REMOVALS[removal](world)
     assert FolderMember.objects.filter(user=world["leaver"]).count() == 0
     organisation_member_set(organisation=world["org"], user=world["leaver"], role="member")
@@ -279,10 +298,6 @@ def test_rejoining_does_not_revive_old_folder_roles(world, removal):
 
 def test_admin_cannot_give_a_folder_role_to_someone_outside_the_organisation(world, make_user):
     """A folder role needs a membership of the folder's organisation, at every door (the admin too)."""
-    from apps.storage.models import FolderMember
-
-    from apps.core.services import organisation_member_set
-
     outsider = make_user(OrganisationFactory(name="Elsewhere"), email="outsider@example.com")
     organisation_member_set(organisation=world["org"], user=world["superuser"], role="admin")  # may edit the folder
     top = world["top"]
@@ -298,7 +313,5 @@ def test_admin_cannot_give_a_folder_role_to_someone_outside_the_organisation(wor
     assert "That user is not in this folder" in response.content.decode()
     assert sorted(FolderMember.objects.values_list("user__email", "role")) == before
     outsider_api = requests.Session()
-    from apps.core.services import api_token_create
-
     outsider_api.headers["Authorization"] = f"Token {api_token_create(user=outsider, name='t')[1]}"
     assert outsider_api.get(f"{world['base']}/api/v1/folders/{world['sub'].pk}", timeout=30).status_code == 404
