@@ -117,7 +117,8 @@ class FetchPolicy:
     # readable only when ``tenant_owns(<its top-level entry name>)`` is true, whatever local_roots say.
     tenant_root: Path | None = None
     tenant_owns: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
-    private_roots: tuple[Path, ...] = ()  # never readable through file:// (outside the tenant's own entry)
+    # Readable only through a local root inside them (Loupe's own media: a local root of ``/`` opens none of it).
+    private_roots: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -338,9 +339,12 @@ def _allowed(real: Path, policy: FetchPolicy) -> bool:
         if _inside(real, (tenant_root,)):
             parts = real.relative_to(tenant_root).parts
             return bool(parts) and policy.tenant_owns is not None and policy.tenant_owns(parts[0])
-    if _inside(real, tuple(Path(os.path.realpath(root)) for root in policy.private_roots)):
-        return False
-    return _inside(real, _real_roots(policy))
+    grants = [root for root in _real_roots(policy) if _inside(real, (root,))]
+    private = [Path(os.path.realpath(root)) for root in policy.private_roots]
+    private = [root for root in private if _inside(real, (root,))]
+    # Inside a private root only a local root at least as specific grants (MEDIA_ROOT/datasets does;
+    # ``/`` does not).
+    return any(all(_inside(grant, (root,)) for root in private) for grant in grants)
 
 
 def _open_confined(url: str, policy: FetchPolicy):

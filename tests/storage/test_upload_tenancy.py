@@ -152,3 +152,20 @@ def test_uploads_stored_before_organisation_directories_stay_readable_by_their_o
     response = client.get(f"/items/{old_a.pk}/content")
     assert (old_a.status, response.status_code, b"".join(response.streaming_content)) == (
         ItemStatus.READY, 200, SECRET)
+
+
+def test_a_local_root_inside_media_root_still_grants_its_own_files(tmp_path):
+    """Loupe's media is private unless a local root inside it says otherwise, precisely."""
+    from apps.storage.fetching import FetchError, FetchPolicy, resolve_local_path
+
+    media = tmp_path / "media"
+    (media / "datasets").mkdir(parents=True)
+    (media / "previews").mkdir()
+    (media / "datasets" / "x.txt").write_text("x")
+    (media / "previews" / "p.jpg").write_text("p")
+    policy = FetchPolicy(local_roots=(tmp_path, media / "datasets"), private_roots=(media,))
+
+    assert resolve_local_path((media / "datasets" / "x.txt").as_uri(), policy=policy) == media / "datasets" / "x.txt"
+    with pytest.raises(FetchError) as refused:
+        resolve_local_path((media / "previews" / "p.jpg").as_uri(), policy=policy)
+    assert refused.value.code == "outside_roots"
