@@ -315,3 +315,22 @@ def test_admin_cannot_give_a_folder_role_to_someone_outside_the_organisation(wor
     outsider_api = requests.Session()
     outsider_api.headers["Authorization"] = f"Token {api_token_create(user=outsider, name='t')[1]}"
     assert outsider_api.get(f"{world['base']}/api/v1/folders/{world['sub'].pk}", timeout=30).status_code == 404
+
+
+@pytest.mark.parametrize("scope", ["folder", "organisation"])
+def test_a_removed_members_metadata_job_stops_without_writing(world, scope):
+    """Jobs run with their submitter's access as it is when they run, not as it was when submitted."""
+    from apps.metadata.services.jobs import metadata_job_run
+
+    item = world["item"]
+    job = MetadataJob(organisation=world["org"], folder=world["sub"] if scope == "folder" else None,
+                      created_by=world["leaver"], file_name="m.csv", file_format="csv")
+    job.source.save("m2.csv", ContentFile(f"uuid,site\n{item.pk},Oran\n".encode()), save=False)
+    job.save()
+    remove_in_shell(world)
+    before = _snapshot()
+
+    job = metadata_job_run(job_id=job.pk)
+
+    assert (job.status, job.error.startswith("Stopped: ")) == ("ERROR", True)
+    assert _snapshot() == before
