@@ -382,5 +382,5 @@ def import_job_errors_csv(request, pk):
 
 
 def trash_items(user):
-    """Trashed items shown on the trash page (one row per item)."""
-    return item_trash_list(user=user).distinct()
+    """Trashed items shown on the trash page (one row per item: visible_to filters with subqueries)."""
+    return item_trash_list(user=user)
