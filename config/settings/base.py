@@ -10,7 +10,7 @@ BASE_DIR = env.BASE_DIR
 VAR_DIR = env.var_dir()
 
 SECRET_KEY = env.get_str("DJANGO_SECRET_KEY", "")
-DEBUG = env.get_bool("DJANGO_DEBUG", False)
+DEBUG = env.debug()
 ALLOWED_HOSTS = env.get_list("DJANGO_ALLOWED_HOSTS", default=("127.0.0.1", "localhost"))
 CSRF_TRUSTED_ORIGINS = env.get_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
@@ -35,6 +35,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the request: its own 400s still get the security headers above.
+    "apps.core.middleware.RequestInputGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -45,6 +47,23 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "apps.core.middleware.LoginRequiredEverywhereMiddleware",
 ]
+
+# Security headers on every answer, whatever the scheme (Django's defaults, stated so they stay).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True  # pages send the token from the form or the hx-headers attribute, not the cookie
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "apps.core.error_pages.csrf_failure"
+# Over https (LOUPE_HTTPS=1): cookies only over https, and HSTS. Behind a TLS-terminating proxy, the
+# proxy must set X-Forwarded-Proto (and strip it from clients), which SECURE_PROXY_SSL_HEADER trusts.
+HTTPS = env.https_cookies()
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if HTTPS else 0
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -124,6 +143,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Views that name their parsers use apps.core.parsers.StrictJSONParser for JSON too.
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CursorPage",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",

@@ -19,11 +19,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError, ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from apps.core.pagination import CursorPage
+from apps.core.parsers import StrictJSONParser
 from apps.core.selectors import organisation_list
 from apps.storage import selectors_items
 from apps.storage.api.item_serializers import (
@@ -200,7 +201,7 @@ class FolderImportViewSet(viewsets.GenericViewSet):
 
     queryset = ImportJob.objects.none()
     serializer_class = ImportJobSerializer
-    parser_classes = [MultiPartParser, JSONParser]
+    parser_classes = [MultiPartParser, StrictJSONParser]
 
     @extend_schema(responses=ImportJobSerializer(many=True))
     def list(self, request, folder_uuid=None):
