@@ -34,21 +34,39 @@ class JsonInputError(ValueError):
     """JSON that cannot be accepted; ``str()`` says what and where (a JSONPath such as ``$.a[2]``)."""
 
 
-class _HugeInt(int):
-    """An integer literal over ``MAX_INT_DIGITS`` digits, kept as its digit count (never converted)."""
+class _HugeInt:
+    """An integer literal over ``MAX_INT_DIGITS`` digits, kept as its digit count (never converted;
+    not a number, so no arithmetic, such as the finite-sum shortcut below, can let it through)."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int):
+        self.digits = digits
 
 
-def _parse_int(text: str) -> int:
+def _parse_int(text: str) -> int | _HugeInt:
     digits = len(text.lstrip("-"))
     return _HugeInt(digits) if digits > MAX_INT_DIGITS else int(text)
 
 
-def _path_key(path: str, key: str) -> str:
-    return f"{path}.{key}" if key.isidentifier() else f"{path}[{json.dumps(key, ensure_ascii=True)}]"
+def _jsonpath(path: tuple) -> str:
+    """``$.a[0]["b c"]`` from the linked path ``(((None, "a"), 0), "b c")``."""
+    parts = []
+    while path is not None:
+        path, key = path
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}" if key.isidentifier()
+                     else f"[{json.dumps(key, ensure_ascii=True)}]")
+    text = "$" + "".join(reversed(parts))
+    return text if len(text) <= 80 else text[:80] + "…"
 
 
-def _short(path: str) -> str:
-    return path if len(path) <= 80 else path[:80] + "…"
+def _pointer(path: tuple) -> str:
+    """The RFC 6901 JSON pointer of a linked path (``/a/0/b~1c``)."""
+    parts = []
+    while path is not None:
+        path, key = path
+        parts.append("/" + str(key).replace("~", "~0").replace("/", "~1"))
+    return "".join(reversed(parts))
 
 
 def _string_problem(text: str) -> str | None:
@@ -61,39 +79,60 @@ def _string_problem(text: str) -> str | None:
     return None
 
 
-def json_value_problem(value: Any, *, max_depth: int = MAX_DEPTH, root: str = "$") -> str | None:
-    """What makes ``value`` (decoded JSON) unstorable, with its path, or None if nothing does.
+def _all_finite_numbers(items: list) -> bool:
+    """True when every element is a finite float or a float-sized int: one C-speed ``sum`` for an
+    embedding's thousands of floats instead of a visit each. False means "look at each one"."""
+    try:
+        return math.isfinite(sum(items, 0.0))
+    except (TypeError, OverflowError):  # not all numbers, or an int past float range
+        return False
+
+
+def _first_problem(value: Any, max_depth: int) -> tuple[tuple | None, str] | None:
+    """(linked path, reason) of the first unstorable place in ``value``, or None.
 
     Walks iteratively, so a deep value costs no recursion. Strings and keys must be valid Unicode
     without NUL; numbers finite and at most ``MAX_INT_DIGITS`` digits; nesting at most ``max_depth``.
     """
-    stack: list[tuple[Any, str, int]] = [(value, root, 0)]
+    stack: list[tuple[Any, tuple | None, int]] = [(value, None, 0)]
     while stack:
         node, path, depth = stack.pop()
-        if isinstance(node, dict | list):
+        kind = type(node)
+        if kind is dict or kind is list:
             if depth >= max_depth:
-                return f"at {_short(path)}: nested deeper than {max_depth} levels"
-            if isinstance(node, dict):
+                return path, f"nested deeper than {max_depth} levels"
+            if kind is dict:
                 for key, child in node.items():
-                    if not isinstance(key, str):  # only from other parsers; JSON keys are strings
-                        continue
-                    problem = _string_problem(key)
+                    problem = _string_problem(key) if isinstance(key, str) else None
                     if problem:
-                        return f"at {path}: a key {problem}"
-                    stack.append((child, _path_key(path, key), depth + 1))
-            else:
-                stack.extend((child, f"{path}[{index}]", depth + 1) for index, child in enumerate(node))
+                        return path, f"a key {problem}"
+                    stack.append((child, (path, key), depth + 1))
+            elif not _all_finite_numbers(node):
+                stack.extend((child, (path, index), depth + 1) for index, child in enumerate(node))
         elif isinstance(node, str):
             problem = _string_problem(node)
             if problem:
-                return f"at {path}: the string {problem}"
+                return path, f"the string {problem}"
         elif isinstance(node, _HugeInt):
-            return f"at {path}: an integer of {int(node)} digits is out of range (at most {MAX_INT_DIGITS})"
+            return path, f"an integer of {node.digits} digits is out of range (at most {MAX_INT_DIGITS})"
         elif isinstance(node, float | Decimal) and not math.isfinite(node):
-            return f"at {path}: {node} is not a finite number (NaN, Infinity and overflows like 1e999 are refused)"
+            return path, f"{node} is not a finite number (NaN, Infinity and overflows like 1e999 are refused)"
         elif isinstance(node, int) and abs(node) >= _INT_LIMIT:  # from other parsers (ijson's exact numbers)
-            return f"at {path}: an integer of more than {MAX_INT_DIGITS} digits is out of range"
+            return path, f"an integer of more than {MAX_INT_DIGITS} digits is out of range"
     return None
+
+
+def json_value_problem(value: Any, *, max_depth: int = MAX_DEPTH) -> str | None:
+    """What makes ``value`` (decoded JSON) unstorable, at its JSONPath (``at $.a[2]: ...``), or None."""
+    found = _first_problem(value, max_depth)
+    return None if found is None else f"at {_jsonpath(found[0])}: {found[1]}"
+
+
+def json_value_problem_pointer(value: Any, *, max_depth: int = MAX_DEPTH) -> tuple[str, str] | None:
+    """(JSON pointer relative to ``value``, reason) of its first unstorable place, or None: for
+    callers that report RFC 6901 pointers (the import format's entry errors)."""
+    found = _first_problem(value, max_depth)
+    return None if found is None else (_pointer(found[0]), found[1])
 
 
 def json_loads(data: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:

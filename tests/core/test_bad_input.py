@@ -287,3 +287,68 @@ def test_a_data_error_caused_by_the_input_is_a_400_and_any_other_stays_a_500(tra
                                             "(\\u0000)."}),
         "SELECT 1 / 0": None,
     }
+
+
+# Raw JSON text of the bad values a registration file entry can carry. Not here: NaN/Infinity (not
+# JSON: yajl refuses the whole file) and a lone surrogate in a key (yajl cannot read on past it): both
+# end the job with a file-level reason (FILE_LEVEL_INPUTS). yajl reads a lone surrogate in a string
+# value as "?", which stores harmlessly.
+FILE_INPUTS = {name: raw for name, raw in BODY_INPUTS.items()
+               if name not in ("NaN", "-Infinity", "lone surrogate in key")}
+def _import_finished(api, base: str, folder: str, text: str) -> dict:
+    """Submit ``text`` as a registration file over HTTP and wait for the worker to end the job."""
+    import time
+
+    submitted = api.post(f"{base}/api/v1/folders/{folder}/imports", timeout=30,
+                         files={"file": ("bad.json", text.encode(), "application/json")})
+    assert submitted.status_code == 202, submitted.text
+    deadline = time.monotonic() + 30
+    while (job := api.get(f"{base}/api/v1/imports/{submitted.json()['uuid']}", timeout=30).json())["status"] \
+            not in ("DONE", "ERROR", "CANCELLED"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+    return job
+
+
+FILE_LEVEL_INPUTS = {
+    "NaN": "not valid JSON: lexical error: invalid char in json text near byte",
+    "-Infinity": "not valid JSON: lexical error: malformed number, a digit is required after the minus sign",
+    "lone surrogate in key": "not valid JSON: a key holds a lone surrogate (\\ud800-\\udfff) or text that is not UTF-8, "
+                             "between bytes",
+}
+
+
+def test_bad_values_in_a_registration_file_fail_their_entry_and_the_job_goes_on(
+        world, celery_worker_process):
+    """The import door: each bad value, in an entry's metadata, fails that entry with the place and the
+    reason; the good entry is registered and the job ends DONE (no worker crash, no RUNNING job)."""
+    media = {"mime_type": "image/jpeg", "file_size": 1, "width": 1, "height": 1}  # nothing to fetch
+    entries = [{"objectUrl": f"https://cdn.example.com/bad-{n}.jpg", "imageMetadata": media,
+                "clientMetadata": {"k": SLOT}} for n in range(len(FILE_INPUTS))]
+    entries.append({"objectUrl": "https://cdn.example.com/good.jpg", "imageMetadata": media})
+    text = json.dumps({"images": entries})
+    for raw in FILE_INPUTS.values():
+        text = text.replace(json.dumps(SLOT), raw, 1)
+    api, base = world["api"], world["base"]
+    items_before = Item.objects.count()
+
+    job = _import_finished(api, base, world["folder"], text)
+    errors = api.get(f"{base}/api/v1/imports/{job['uuid']}/errors", timeout=30).json()["results"]
+
+    assert (job["status"], job["done"], job["failed"]) == ("DONE", 2, len(FILE_INPUTS) - 1)
+    assert [(e["entry_index"], e["pointer"], e["reason"]) for e in errors] == [
+        (0, "/images/0/clientMetadata/k" + "/0" * 62, "nested deeper than 64 levels"),  # entry = level 0
+        (1, "/images/1/clientMetadata/k", "the string contains a NUL character (\\u0000), which cannot be stored"),
+        (2, "/images/2/clientMetadata/k", "a key contains a NUL character (\\u0000), which cannot be stored"),
+        (4, "/images/4", "holds the number 1E+999, beyond the range of a float"),
+        (5, "/images/5/clientMetadata/k", "an integer of more than 309 digits is out of range"),
+    ]
+    assert Item.objects.count() == items_before + 2  # the good entry, and the lone surrogate read as "?"
+
+    for name, reason in FILE_LEVEL_INPUTS.items():
+        entry = {"objectUrl": "https://cdn.example.com/x.jpg", "imageMetadata": media, "clientMetadata": SLOT}
+        text = json.dumps({"images": [entry]}).replace(json.dumps(SLOT), "{\"k\": " + BODY_INPUTS[name] + "}"
+                                                        if name != "lone surrogate in key" else BODY_INPUTS[name])
+        job = _import_finished(api, base, world["folder"], text)
+        assert (name, job["status"], job["error"][:len(reason)]) == (name, "ERROR", reason)
+    assert Item.objects.count() == items_before + 2
