@@ -143,12 +143,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Views that name their parsers use apps.core.parsers.StrictJSONParser for JSON too.
-    "DEFAULT_PARSER_CLASSES": [
-        "apps.core.parsers.StrictJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only, read strictly; the views that take files (imports, metadata jobs) name MultiPartParser
+    # themselves, and with it apps.core.parsers.StrictJSONParser for JSON.
+    "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.StrictJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CursorPage",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
@@ -166,6 +163,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.schema.error_responses_postprocess",  # 400/401/403/404 on every operation
+    ],
 }
 
 LOGGING = {
