@@ -22,6 +22,7 @@ from apps.core.models import ApiToken, Organisation, OrganisationMember, PublicK
 from apps.core.services import api_token_create
 from apps.metadata.models import MetadataKey
 from apps.metadata.models_jobs import MetadataJob
+from apps.metadata.services.schema import schema_key_add
 from apps.storage.models import Folder, FolderMember, ImportJob, Item
 from apps.storage.services.folders import folder_create
 from tests.encord_compat.helpers import register_images
@@ -68,6 +69,7 @@ def world(transactional_db, org, make_user, live_server, client):
     folder = folder_create(user=alice, name="data", organisation=org)
     item = register_images(alice, folder, 1, {"n": 1})[0]
     token = api_token_create(user=alice, name="fuzz")[1]
+    key = schema_key_add(user=alice, organisation=org, name="score", type="number")
     client.force_login(alice)
     csrf = secrets.token_hex(16)  # 32 characters: Django accepts an unmasked secret as the token
     session = requests.Session()
@@ -79,7 +81,7 @@ def world(transactional_db, org, make_user, live_server, client):
     api.headers["Authorization"] = f"Token {token}"
     token_pk = ApiToken.objects.get(user=alice, name="fuzz").pk
     return {"base": live_server.url, "folder": str(folder.pk), "item": str(item.pk), "page": session,
-            "api": api, "token_pk": str(token_pk)}
+            "api": api, "token_pk": str(token_pk), "key_pk": str(key.pk)}
 
 
 def _doors(w) -> list[dict]:
@@ -111,6 +113,10 @@ def _doors(w) -> list[dict]:
         {"name": "page upload", "who": "page", "method": "POST", "url": f"/folders/{f}/uploads",
          "upload": True, "ids": [f]},
         {"name": "page item", "who": "page", "method": "GET", "url": f"/items/{i}/", "ids": [i]},
+        {"name": "page token revoke", "who": "page", "method": "POST", "url": f"/account/tokens/{w['token_pk']}/revoke",
+         "ids": [w["token_pk"]]},
+        {"name": "page schema key delete", "who": "page", "method": "POST",
+         "url": f"/metadata/schema/keys/{w['key_pk']}/delete", "ids": [w["key_pk"]]},
         {"name": "Encord create folder", "who": "api", "method": "POST", "url": "/v2/public/storage/folders",
          "json": {"name": "x", "clientMetadata": {"k": SLOT}}},
         {"name": "Encord create folder (metadata as a string)", "who": "api", "method": "POST",
@@ -118,6 +124,8 @@ def _doors(w) -> list[dict]:
         {"name": "Encord patch items", "who": "api", "method": "PATCH", "url": "/v2/public/storage/items/patch-bulk",
          "json": {"itemPatches": {i: {"clientMetadata": {"k": SLOT}}}}},
         {"name": "Encord get item", "who": "api", "method": "GET", "url": f"/v2/public/storage/items/{i}", "ids": [i]},
+        {"name": "Encord legacy RPC", "who": "api", "method": "POST", "url": "/public",
+         "json": {"query_type": "cloudintegration", "query_method": "GET", "values": {"uid": SLOT}}},
         {"name": "Encord get folder", "who": "api", "method": "GET", "url": f"/v2/public/storage/folders/{f}",
          "ids": [f]},
     ]
@@ -224,7 +232,7 @@ def test_every_bad_input_at_every_door_is_a_4xx_with_a_reason_and_changes_nothin
     print(f"bad inputs × doors: {tries} tries, {len(failures)} failures")
     assert failures == [], "\n".join(failures)
     assert _database_state() == before
-    assert tries == 233 + 10
+    assert tries == 264 + 10
 
 
 def _unstorable(w) -> list[tuple[str, str, str, dict | None]]:
@@ -357,7 +365,6 @@ def test_bad_values_in_a_registration_file_fail_their_entry_and_the_job_goes_on(
 def _metadata_job_finished(w, text: str):
     import time
 
-    from apps.metadata.models_jobs import MetadataJob
 
     submitted = w["api"].post(f"{w['base']}/api/v1/metadata/jobs", timeout=30,
                               files={"file": ("rows.json", text.encode())}, data={"folder": w["folder"]})
