@@ -58,6 +58,7 @@ def test_missing_pages_and_routes_answer_loupes_404_over_http(live_server, trans
     encord = requests.get(f"{live_server.url}/v2/public/no-such-route", timeout=30)
     failing = requests.get(f"{live_server.url}/fail", timeout=30)
     login = requests.get(f"{live_server.url}/login/", timeout=30)
+    refused = requests.get(f"{live_server.url}/login/?next=%00", timeout=30)  # the request guard's own 400
 
     assert page.status_code == 404
     assert "<title>Not found · Loupe</title>" in page.text
@@ -67,6 +68,8 @@ def test_missing_pages_and_routes_answer_loupes_404_over_http(live_server, trans
     assert (api.status_code, api.json(), _headers(api)) == (404, {"detail": "Not found."}, SECURITY_HEADERS)
     assert (encord.status_code, encord.json()) == (404, {"message": "Not found."})
     assert failing.status_code == 500 and _leaks(failing.text) == [] and _headers(failing) == SECURITY_HEADERS
+    assert (refused.status_code, _headers(refused)) == (400, SECURITY_HEADERS)
+    assert "The query string contains a NUL character (%00)." in refused.text and _leaks(refused.text) == []
     csrf_cookie = next(c for c in login.cookies if c.name == "csrftoken")
     assert (csrf_cookie.has_nonstandard_attr("HttpOnly"), csrf_cookie.get_nonstandard_attr("SameSite"),
             csrf_cookie.secure) == (True, "Lax", False)
