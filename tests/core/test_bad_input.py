@@ -408,3 +408,29 @@ def test_bad_values_in_a_metadata_job_file_fail_their_row_and_the_job_goes_on(wo
         assert (name, job.status, job.error.splitlines()[0]) == (name, "ERROR", reason)
     item.refresh_from_db()
     assert item.client_metadata == {"n": 1, "k": "x?y", "good": True}
+
+
+def test_the_request_guard_answers_a_data_error_in_the_format_of_the_door(transactional_db):
+    """Pages and the Encord routes (whose own handlers do not map it) get the same net, in their format."""
+    from django.db import DataError, connection, transaction
+    from django.test import RequestFactory
+
+    from apps.core.middleware import RequestInputGuardMiddleware
+
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT 'abc'::integer")
+    except DataError as exc:
+        error = exc
+    guard = RequestInputGuardMiddleware(lambda request: None)
+    reason = 'The database cannot store this input: a value is not valid for its type (invalid input syntax for type integer: "abc").'
+
+    encord = guard.process_exception(RequestFactory().post("/v2/public/storage/folders"), error)
+    legacy = guard.process_exception(RequestFactory().post("/public"), error)
+    page = guard.process_exception(RequestFactory().post("/folders/new"), error)
+
+    assert (encord.status_code, json.loads(encord.content)) == (400, {"message": reason})
+    assert (legacy.status_code, json.loads(legacy.content)) == (
+        400, {"status": 400, "response": ["INVALID_ARGUMENTS_ERROR"], "payload": reason})
+    assert page.status_code == 400 and reason.replace('"', "&quot;") in page.content.decode()
+    assert guard.process_exception(RequestFactory().get("/"), ValueError("a bug")) is None

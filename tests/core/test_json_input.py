@@ -44,3 +44,35 @@ def test_values_from_other_parsers_get_a_json_pointer():
     assert json_value_problem_pointer({"e": [0.5] * 512, "n": 10**309}) == (
         "/n", "an integer of more than 309 digits is out of range")
     assert json_value_problem_pointer({"e": [0.5] * 512, "s": "fine"}) is None
+
+
+def _drf_views():
+    """Every DRF view class routed by Loupe's URLconf (REST, Encord routes, legacy RPC)."""
+    from django.urls import get_resolver
+    from rest_framework.views import APIView
+
+    found, stack = set(), [get_resolver()]
+    while stack:
+        for entry in stack.pop().url_patterns:
+            if hasattr(entry, "url_patterns"):
+                stack.append(entry)
+                continue
+            view = getattr(entry.callback, "cls", None) or getattr(entry.callback, "view_class", None)
+            if isinstance(view, type) and issubclass(view, APIView):
+                found.add(view)
+    return found
+
+
+def test_every_api_view_reads_json_with_the_strict_parser():
+    """A view that names its parsers must name StrictJSONParser for JSON: a plain JSONParser would let
+    NUL, 1e999 and deep nesting through to the services again."""
+    from rest_framework.parsers import JSONParser
+
+    from apps.core.parsers import StrictJSONParser
+
+    views = _drf_views()
+    lax = sorted(f"{view.__module__}.{view.__qualname__}" for view in views for parser in view.parser_classes
+                 if issubclass(parser, JSONParser) and not issubclass(parser, StrictJSONParser))
+
+    assert len(views) > 40
+    assert lax == []
