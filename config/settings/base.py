@@ -121,7 +121,8 @@ STORAGES = {
 
 REDIS_URL = env.redis_url()
 CELERY_BROKER_URL = REDIS_URL
-# Shared by every web process (the Encord layer remembers used request signatures here).
+# One cache shared by every web and worker process (nothing in Loupe depends on it for correctness;
+# signed-request claims live in PostgreSQL, see apps/encord_compat/replay.py).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                       "KEY_PREFIX": "loupe"}}
 CELERY_RESULT_BACKEND = REDIS_URL
