@@ -3,7 +3,7 @@ request guard, in the format of the door that was knocked on.
 
 REST paths (``/api/``) answer ``{"detail": ...}`` as DRF does, Encord v2 routes ``{"message": ...}``
 (what the SDK shows), the legacy RPC its ``{"status", "response", "payload"}`` envelope, and pages a
-Loupe page (``templates/<status>.html``) that says what happened and nothing about the server: no
+Loupe page (``templates/error.html``) that says what happened and nothing about the server: no
 traceback, settings or paths. The 500 page renders without a request context, so it needs no
 database, session or user (the failure may be the database).
 """
@@ -24,6 +24,7 @@ ENCORD_LEGACY_PATHS = frozenset({"/public", "/public/user"})
 LEGACY_ERRORS = {400: "INVALID_ARGUMENTS_ERROR", 401: "AUTHENTICATION_ERROR", 403: "AUTHORISATION_ERROR",
                  404: "RESOURCE_NOT_FOUND_ERROR"}
 
+TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 500: "Server error"}
 DEFAULT_MESSAGES = {
     400: "The request could not be understood.",
     403: "You are not allowed to do this.",
@@ -43,8 +44,8 @@ def error_response(request, status: int, message: str | None = None, *, with_req
     if path in ENCORD_LEGACY_PATHS:
         return JsonResponse({"status": status, "response": [LEGACY_ERRORS.get(status, "UNKNOWN_ERROR")],
                              "payload": message}, status=status)
-    template = loader.get_template(f"{status}.html")
-    context = {"reason": message, "status": status}
+    template = loader.get_template("error.html")
+    context = {"reason": message, "status": status, "title": TITLES.get(status, "Error")}
     body = template.render(context, request if with_request_context else None)
     return HttpResponse(body, status=status)
 
