@@ -18,7 +18,7 @@ def resume_interrupted_work(sender=None, **kwargs) -> None:
     from django.conf import settings
 
     from apps.metadata.services.jobs import metadata_jobs_resume_stale
-    from apps.storage.services.imports import import_jobs_resume_stale
+    from apps.imports.services.imports import import_jobs_resume_stale
 
     import_jobs_resume_stale(stale_after_s=settings.LOUPE_STALE_JOB_SECONDS)
     metadata_jobs_resume_stale(stale_after_s=settings.LOUPE_STALE_JOB_SECONDS)

@@ -87,7 +87,7 @@ from django import forms  # noqa: E402
 from apps.core.crypto import encrypt  # noqa: E402
 from apps.storage.models import ImportJob, ImportJobError, Item, StorageIntegration  # noqa: E402
 from apps.storage.services import items as item_services  # noqa: E402
-from apps.storage.services.imports import import_job_cancel  # noqa: E402
+from apps.imports.services.imports import import_job_cancel  # noqa: E402
 
 
 @admin.register(Item)

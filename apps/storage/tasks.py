@@ -8,7 +8,7 @@ from celery import shared_task
 @shared_task(name="storage.import_job_run", acks_late=True)
 def import_job_run_task(job_id: str) -> None:
     """Run or resume an import job (idempotent: a finished job is left alone)."""
-    from apps.storage.services.imports import import_job_run
+    from apps.imports.services.imports import import_job_run
 
     import_job_run(job_id=job_id)
 

@@ -30,8 +30,8 @@ from apps.storage.models import Folder, FolderRole, ImportJob, ItemStatus, ItemT
 from apps.storage.permissions import folder_get_for, folder_role
 from apps.storage.selectors_items import import_job_get_for, import_job_list, item_list, item_trash_list
 from apps.storage.services import folders as folder_services
-from apps.storage.services.imports import import_job_cancel, import_job_create
-from apps.storage.services.uploads import upload_create
+from apps.imports.services.imports import import_job_cancel, import_job_create
+from apps.imports.services.uploads import upload_create
 
 ITEM_PAGE_SIZE = 48  # one "load more" step of the folder's item grid
 RECENT_JOBS = 8  # jobs listed on a folder page

@@ -10,7 +10,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from apps.metadata.services.derived import metadata_with_vectors
-from apps.storage import importformat
+from apps.imports import importformat
 from apps.storage.models import ImportJob, ImportJobError, Item, ItemType, StorageIntegration
 
 ITEMS_PER_REQUEST = 1000  # move/trash/restore: each item is fetched and checked on its own

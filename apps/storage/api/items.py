@@ -35,7 +35,7 @@ from apps.storage.api.item_serializers import (
 from apps.storage.api.views import _default_organisation, _valid
 from apps.storage.models import FolderRole, ImportJob, ImportJobError, Item, StorageIntegration
 from apps.storage.permissions import folder_get_for
-from apps.storage.services import imports as import_services
+from apps.imports.services import imports as import_services
 from apps.storage.services import items as item_services
 from apps.storage.services.integrations import (
     integration_list, integration_list_for_user, integration_s3_create_for,

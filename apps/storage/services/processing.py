@@ -34,7 +34,8 @@ from pathlib import Path
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.storage import importformat, previews
+from apps.imports import importformat
+from apps.storage import previews
 from apps.storage.fetching import FetchError
 from apps.storage.models import ImportJob, ImportJobError, Item, ItemStatus, ItemType, StorageIntegration
 from apps.storage.probing import ProbeError, dicom_group_series, probe_file

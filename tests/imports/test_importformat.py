@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from apps.storage.importformat import (
+from apps.imports.importformat import (
     IJSON_BACKEND,
     LIMITS,
     EntryError,
@@ -83,7 +83,7 @@ def test_scan_counts_entries_per_key_in_file_order_as_spelled():
 
 
 def test_the_c_scan_counts_what_the_event_by_event_scan_counts():
-    from apps.storage import importformat
+    from apps.imports import importformat
 
     document = {"images": [{"objectUrl": "https://h/a.jpg", "clientMetadata": {"objectUrl": "x", "clip": [0.5] * 64}},
                            [{"objectUrl": "https://h/in-a-list.jpg"}], "not an entry"],
@@ -104,7 +104,7 @@ def test_the_c_scan_counts_what_the_event_by_event_scan_counts():
 @pytest.mark.parametrize("data", [b'{"images": [], "images": []}', b'{"imagez": []}', b'{"images": {}}',
                                   b'{"skip_duplicate_urls": 1}', b'[]', b'{}', b'{"images": [1e999]}'])
 def test_the_c_scan_leaves_unusual_files_to_the_event_by_event_scan(data):
-    from apps.storage import importformat
+    from apps.imports import importformat
 
     fileobj = io.BytesIO(data)
 

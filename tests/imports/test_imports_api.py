@@ -17,7 +17,7 @@ from apps.core.crypto import decrypt
 from apps.core.models import OrganisationRole
 from apps.storage.models import ImportJob, ImportJobStatus, Item, StorageIntegration
 from apps.storage.services.folders import folder_create, folder_member_set
-from apps.storage.services.imports import import_job_run
+from apps.imports.services.imports import import_job_run
 from apps.storage.services.integrations import BUILTIN_NAME, integration_builtin_get_or_create
 from tests.factories import OrganisationFactory
 

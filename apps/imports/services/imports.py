@@ -33,8 +33,8 @@ from apps.core.errors import ServiceValidationError
 from apps.core.foreign_keys import foreign_key_checks_skipped, rows_locked_for_key_share
 from apps.core.jobs import job_cancel_request
 from apps.core.models import User
-from apps.storage import importformat
-from apps.storage.importformat import EntryError, ImportEntry, ImportFileError
+from apps.imports import importformat
+from apps.imports.importformat import EntryError, ImportEntry, ImportFileError
 from apps.storage.models import (
     Folder, FolderRole, ImportJob, ImportJobError, ImportJobStatus, Item, ItemStatus, ItemType,
     StorageIntegration, StorageIntegrationKind,

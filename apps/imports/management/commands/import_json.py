@@ -18,7 +18,7 @@ from apps.core.errors import ServiceValidationError
 from apps.core.models import User
 from apps.storage.models import Folder, ImportJob, ImportJobStatus, StorageIntegration
 from apps.storage.selectors_items import import_job_get_for
-from apps.storage.services.imports import import_job_create
+from apps.imports.services.imports import import_job_create
 from apps.storage.services.integrations import integration_list
 
 def progress_line(job: ImportJob, now=None) -> str:
