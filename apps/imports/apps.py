@@ -11,3 +11,18 @@ class ImportsConfig(AppConfig):
     name = "apps.imports"
     label = "imports"
     verbose_name = "Imports"
+
+    def ready(self):
+        # Storage rebuilds an entry's JSON pointer (for a file that fails to probe) through this hook.
+        from apps.storage.hooks import hook_set
+
+        hook_set("import_file_entry_counts", _entry_counts)
+
+
+def _entry_counts(handle) -> dict[str, int]:
+    from apps.imports.importformat import ImportFileError, scan_import_file
+
+    try:
+        return scan_import_file(handle)[1]
+    except ImportFileError as exc:
+        raise ValueError(str(exc)) from None

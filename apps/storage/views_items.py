@@ -42,8 +42,7 @@ from django.utils.http import content_disposition_header, http_date, parse_http_
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from apps.core.errors import ServiceValidationError
-from apps.metadata.views_items import item_metadata_context
-from apps.storage import selectors
+from apps.storage import hooks, selectors
 from apps.storage.fetching import FetchError, _open_confined, parse_object_url
 from apps.storage.forms import ItemForm, ItemMoveForm
 from apps.storage.models import FolderRole, Item, ItemType
@@ -556,7 +555,7 @@ def item_detail(request, pk):
         "can_edit": can_edit,
         "breadcrumbs": selectors.folder_breadcrumbs(folder=item.folder),
         "facts": _facts(item),
-        **item_metadata_context(request, item, can_edit=can_edit),  # metadata card, history, frame entries
+        **hooks.item_page_metadata_context(request, item, can_edit=can_edit),  # metadata card, history, frames
         "rename_form": ItemForm(initial={"name": item.name, "description": item.description}),
         "move_form": ItemMoveForm(choices=_move_choices(request, item)),
         **_viewer_context(item, children),

@@ -106,7 +106,7 @@ def import_job_create(
     )
     job.source.save(f"{job.pk}.json", fileobj if isinstance(fileobj, File) else File(fileobj), save=False)
     job.save()
-    from apps.storage.tasks import import_job_run_task
+    from apps.imports.tasks import import_job_run_task
 
     transaction.on_commit(lambda: import_job_run_task.delay(str(job.pk)))
     return job
@@ -512,7 +512,7 @@ def import_jobs_resume_stale(*, stale_after_s: float) -> list:
     """
     from datetime import timedelta
 
-    from apps.storage.tasks import import_job_run_task
+    from apps.imports.tasks import import_job_run_task
 
     cutoff = timezone.now() - timedelta(seconds=stale_after_s)
     stale = list(

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from django.urls import reverse
 from rest_framework import serializers
 
-from apps.metadata.services.derived import metadata_with_vectors
 from apps.imports import importformat
+from apps.storage import hooks
 from apps.storage.models import ImportJob, ImportJobError, Item, ItemType, StorageIntegration
 
 ITEMS_PER_REQUEST = 1000  # move/trash/restore: each item is fetched and checked on its own
@@ -52,7 +52,7 @@ class ItemListSerializer(serializers.ListSerializer):
 
     def to_representation(self, data):
         items = list(data.all() if hasattr(data, "all") else data)
-        self._context[ITEM_METADATA_CONTEXT] = metadata_with_vectors(items)
+        self._context[ITEM_METADATA_CONTEXT] = hooks.items_full_metadata(items)
         return super().to_representation(items)
 
 
@@ -88,7 +88,7 @@ class ItemSerializer(serializers.ModelSerializer):
         page = self.context.get(ITEM_METADATA_CONTEXT)
         if page is not None and obj.pk in page:
             return page[obj.pk]
-        return metadata_with_vectors([obj])[obj.pk]
+        return hooks.items_full_metadata([obj])[obj.pk]
 
     def get_is_trashed(self, obj) -> bool:
         return obj.deleted_at is not None
