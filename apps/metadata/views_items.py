@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ServiceValidationError
+from apps.core.pages import htmx_redirect
 from apps.metadata.api.items import item_frame_entries
 from apps.metadata.forms_items import MISSING, ItemMetadataForm, MetadataJsonForm, metadata_pretty, value_shown
 from apps.metadata.records import MetadataChange
@@ -28,7 +29,6 @@ from apps.metadata.services.updates import item_metadata_merge, item_metadata_re
 from apps.storage.models import FolderRole, Item, ItemType
 from apps.storage.permissions import folder_role
 from apps.storage.selectors_items import item_get_for
-from apps.storage.views import _redirect
 
 HISTORY_PAGE = 25  # changes per page of the History tab
 FRAME_ENTRIES_SHOWN = 1000  # a long video sampled once a second lists this many entries at most
@@ -75,14 +75,14 @@ def _saved(request, item: Item, change: MetadataChange | None, *, tab: str):
     else:
         keys = ", ".join(change.keys) or "no key"
         messages.success(request, f"Metadata saved ({change.action}: {keys}).")
-    return _redirect(request, _page(item, tab))
+    return htmx_redirect(request, _page(item, tab))
 
 
 def _refused(request, item: Item, partial: str, form_name: str, form, *, tab: str):
     if request.htmx:
         return _fragment(request, item, partial, {form_name: form})
     messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-    return _redirect(request, _page(item, tab))
+    return htmx_redirect(request, _page(item, tab))
 
 
 @require_POST
@@ -137,7 +137,7 @@ def item_metadata_revert(request, pk, change_pk):
         messages.success(request, f"Reverted the change of {change.at:%Y-%m-%d %H:%M:%S} UTC.")
     except ServiceValidationError as exc:
         messages.error(request, " ".join(m for msgs in exc.message_dict.values() for m in msgs))
-    return _redirect(request, _page(item, "history"))
+    return htmx_redirect(request, _page(item, "history"))
 
 
 # --------------------------------------------------------------------------- history and frames

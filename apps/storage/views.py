@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ServiceValidationError
 from apps.core.models import User
+from apps.core.pages import form_errors, htmx_redirect
 from apps.core.selectors import organisation_list
 from apps.storage import selectors
 from apps.storage.forms import FolderForm, FolderMemberForm, FolderMoveForm, ImportForm, UploadForm
@@ -40,23 +41,10 @@ ERROR_PAGE_SIZE = 20  # failed entries per page of a finished job's table
 FILTER_TYPES = [(value, label) for value, label in ItemType.choices if value != ItemType.DICOM_FILE]
 
 
-def _redirect(request, url: str):
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
-
-
-def _form_fragment(request, form, *, submit_label: str):
+def form_fragment(request, form, *, submit_label: str):
     """The form again with its errors, posted back to the same URL (status 400)."""
     context = {"form": form, "form_action": request.path, "submit_label": submit_label}
     return render(request, "storage/_folder_form.html", context, status=400)
-
-
-def _form_errors(form, exc: ServiceValidationError) -> None:
-    for field, errors in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
 
 
 @require_GET
@@ -83,10 +71,10 @@ def folder_create(request, pk=None):
                 user=request.user, parent=parent, organisation=organisation, **form.cleaned_data
             )
             messages.success(request, f"Folder '{folder.name}' created.")
-            return _redirect(request, folder.get_absolute_url())
+            return htmx_redirect(request, folder.get_absolute_url())
         except ServiceValidationError as exc:
-            _form_errors(form, exc)
-    return _form_fragment(request, form, submit_label="Create folder")
+            form_errors(form, exc)
+    return form_fragment(request, form, submit_label="Create folder")
 
 
 @require_GET
@@ -132,10 +120,10 @@ def folder_rename(request, pk):
     if form.is_valid():
         try:
             folder_services.folder_update(user=request.user, folder=folder, **form.cleaned_data)
-            return _redirect(request, folder.get_absolute_url())
+            return htmx_redirect(request, folder.get_absolute_url())
         except ServiceValidationError as exc:
-            _form_errors(form, exc)
-    return _form_fragment(request, form, submit_label="Save")
+            form_errors(form, exc)
+    return form_fragment(request, form, submit_label="Save")
 
 
 @require_POST
@@ -147,10 +135,10 @@ def folder_move(request, pk):
         new_parent = folder_get_for(user=request.user, pk=parent_id) if parent_id else None
         try:
             folder_services.folder_move(user=request.user, folder=folder, new_parent=new_parent)
-            return _redirect(request, folder.get_absolute_url())
+            return htmx_redirect(request, folder.get_absolute_url())
         except ServiceValidationError as exc:
-            _form_errors(form, exc)
-    return _form_fragment(request, form, submit_label="Move")
+            form_errors(form, exc)
+    return form_fragment(request, form, submit_label="Move")
 
 
 @require_POST
@@ -159,7 +147,7 @@ def folder_delete(request, pk):
     parent = folder.parent
     folder_services.folder_trash(user=request.user, folder=folder)
     messages.success(request, f"Folder '{folder.name}' moved to the trash.")
-    return _redirect(request, parent.get_absolute_url() if parent else reverse("storage:home"))
+    return htmx_redirect(request, parent.get_absolute_url() if parent else reverse("storage:home"))
 
 
 @require_POST
@@ -175,10 +163,10 @@ def folder_member_set(request, pk):
                 folder_services.folder_member_set(
                     user=request.user, folder=folder, member=member, role=form.cleaned_data["role"]
                 )
-                return _redirect(request, folder.get_absolute_url())
+                return htmx_redirect(request, folder.get_absolute_url())
             except ServiceValidationError as exc:
-                _form_errors(form, exc)
-    return _form_fragment(request, form, submit_label="Add or change member")
+                form_errors(form, exc)
+    return form_fragment(request, form, submit_label="Add or change member")
 
 
 @require_GET
@@ -197,7 +185,7 @@ def folder_restore(request, pk):
         messages.success(request, f"Folder '{folder.name}' restored.")
     except ServiceValidationError as exc:
         messages.error(request, "; ".join(m for msgs in exc.message_dict.values() for m in msgs))
-    return _redirect(request, reverse("storage:trash"))
+    return htmx_redirect(request, reverse("storage:trash"))
 
 
 # --------------------------------------------------------------------------- the folder's items

@@ -42,6 +42,7 @@ from django.utils.http import content_disposition_header, http_date, parse_http_
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from apps.core.errors import ServiceValidationError
+from apps.core.pages import form_errors, htmx_redirect
 from apps.storage import hooks, selectors
 from apps.storage.fetching import FetchError, _open_confined, parse_object_url
 from apps.storage.forms import ItemForm, ItemMoveForm
@@ -54,7 +55,7 @@ from apps.storage.services import items as item_services
 from apps.storage.services.integrations import fetch_policy, s3_credentials
 from apps.storage.services.media_files import url_file_to_local
 from apps.storage.signed_links import item_content_token_pk
-from apps.storage.views import _form_errors, _form_fragment, _redirect
+from apps.storage.views import form_fragment
 
 CHUNK_BYTES = 256 * 1024  # streamed content: one read per chunk, bounded memory per request
 PRESIGN_SECONDS = 300  # presigned S3 URLs are for the page being viewed, not for sharing
@@ -570,10 +571,10 @@ def item_rename(request, pk):
     if form.is_valid():
         try:
             item_services.item_update(user=request.user, item=item, **form.cleaned_data)
-            return _redirect(request, item.get_absolute_url())
+            return htmx_redirect(request, item.get_absolute_url())
         except ServiceValidationError as exc:
-            _form_errors(form, exc)
-    return _form_fragment(request, form, submit_label="Save")
+            form_errors(form, exc)
+    return form_fragment(request, form, submit_label="Save")
 
 
 @require_POST
@@ -585,10 +586,10 @@ def item_move(request, pk):
         try:
             item_services.items_move(user=request.user, items=[item], destination=destination)
             messages.success(request, f"Moved '{item.name}' to '{destination.name}'.")
-            return _redirect(request, item.get_absolute_url())
+            return htmx_redirect(request, item.get_absolute_url())
         except ServiceValidationError as exc:
-            _form_errors(form, exc)
-    return _form_fragment(request, form, submit_label="Move")
+            form_errors(form, exc)
+    return form_fragment(request, form, submit_label="Move")
 
 
 @require_POST
@@ -598,9 +599,9 @@ def item_delete(request, pk):
         item_services.items_trash(user=request.user, items=[item])
     except ServiceValidationError as exc:
         messages.error(request, " ".join(m for msgs in exc.message_dict.values() for m in msgs))
-        return _redirect(request, item.get_absolute_url())
+        return htmx_redirect(request, item.get_absolute_url())
     messages.success(request, f"'{item.name}' moved to the trash.")
-    return _redirect(request, item.folder.get_absolute_url())
+    return htmx_redirect(request, item.folder.get_absolute_url())
 
 
 @require_POST
@@ -611,4 +612,4 @@ def item_restore(request, pk):
         messages.success(request, f"'{item.name}' restored.")
     except ServiceValidationError as exc:
         messages.error(request, " ".join(m for msgs in exc.message_dict.values() for m in msgs))
-    return _redirect(request, reverse("storage:trash"))
+    return htmx_redirect(request, reverse("storage:trash"))
