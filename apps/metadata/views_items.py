@@ -12,14 +12,13 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ServiceValidationError
 from apps.core.pages import htmx_redirect
+from apps.core.pagination import PageTokenError, keyset_page
 from apps.metadata.api.items import item_frame_entries
 from apps.metadata.forms_items import MISSING, ItemMetadataForm, MetadataJsonForm, metadata_pretty, value_shown
 from apps.metadata.records import MetadataChange
@@ -119,7 +118,7 @@ def item_metadata_replace_view(request, pk):
 
 @require_GET
 def item_metadata_history(request, pk):
-    """A further page of the History tab (an htmx fragment), older than ``?before=<at>,<id>``."""
+    """A further page of the History tab (an htmx fragment), older than ``?before=<page token>``."""
     item = item_get_for(user=request.user, pk=pk)
     role = folder_role(user=request.user, folder=item.folder)
     can_edit = FolderRole.rank(role) >= FolderRole.rank(FolderRole.EDITOR)
@@ -144,18 +143,16 @@ def item_metadata_revert(request, pk, change_pk):
 
 
 def _history_context(item: Item, *, can_edit: bool, before: str = "") -> dict:
-    changes = MetadataChange.objects.filter(item=item).select_related("user").order_by("-at", "-pk")
-    at_text, _, pk_text = before.partition(",")
-    at = parse_datetime(at_text) if at_text else None
-    if at is not None and pk_text.isdigit():
-        changes = changes.filter(Q(at__lt=at) | Q(at=at, pk__lt=int(pk_text)))
-    page = list(changes[: HISTORY_PAGE + 1])
-    more = page[HISTORY_PAGE] if len(page) > HISTORY_PAGE else None
-    page = page[:HISTORY_PAGE]
+    changes = MetadataChange.objects.filter(item=item).select_related("user")
+    try:
+        history = keyset_page(changes, ordering=("-at", "-pk"), page_size=HISTORY_PAGE, token=before or None)
+    except PageTokenError:  # a stale or tampered link: the newest changes
+        before, history = "", keyset_page(changes, ordering=("-at", "-pk"), page_size=HISTORY_PAGE)
+    page = history.rows
     return {
         "history": [_history_row(change) for change in page],
         "history_more": reverse("metadata:item-history", args=[item.pk]) + "?" + urlencode(
-            {"before": f"{page[-1].at.isoformat()},{page[-1].pk}"}) if more else "",
+            {"before": history.next_token}) if history.next_token else "",
         "history_count": MetadataChange.objects.filter(item=item).count() if not before else None,
         "can_revert": can_edit,
     }

@@ -8,18 +8,14 @@ Item pages and content serving live in ``views_items``.
 
 from __future__ import annotations
 
-import base64
-import json
-import uuid
-
 from django.contrib import messages
-from django.db.models import Q
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ServiceValidationError
 from apps.core.models import User
+from apps.core.pagination import PageTokenError, keyset_page
 from apps.core.pages import form_errors, htmx_redirect
 from apps.core.selectors import organisation_list
 from apps.storage import selectors
@@ -185,49 +181,33 @@ def folder_restore(request, pk):
 # --------------------------------------------------------------------------- the folder's items
 
 
-def _cursor_encode(name: str, pk) -> str:
-    return base64.urlsafe_b64encode(json.dumps([name, str(pk)]).encode()).decode().rstrip("=")
-
-
-def _cursor_decode(value: str) -> tuple[str, uuid.UUID] | None:
-    """``(name, uuid)`` of the last item already shown, or None for a missing or tampered cursor."""
-    if not value:
-        return None
-    try:
-        name, pk = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-        return str(name), uuid.UUID(pk)
-    except (ValueError, TypeError):
-        return None
-
-
 def _item_grid(request, folder: Folder) -> dict:
     """One page of the folder's items, ordered by name (keyset paging on name, uuid)."""
     valid_types = {value for value, _ in FILTER_TYPES}
     item_type = request.GET.get("type", "")
     item_type = item_type if item_type in valid_types else ""
     search = request.GET.get("q", "").strip()[:200]
-    items = (
-        item_list(folder=folder, item_types=[item_type] if item_type else None, search=search)
-        .select_related("integration").order_by("name", "uuid")
-    )
-    after = _cursor_decode(request.GET.get("after", ""))
-    if after is not None:
-        items = items.filter(Q(name__gt=after[0]) | Q(name=after[0], uuid__gt=after[1]))
-    page = list(items[: ITEM_PAGE_SIZE + 1])
-    more = len(page) > ITEM_PAGE_SIZE
-    page = page[:ITEM_PAGE_SIZE]
+    items = item_list(folder=folder, item_types=[item_type] if item_type else None, search=search)
+    after = request.GET.get("after", "")
+    try:
+        grid = keyset_page(items.select_related("integration"), ordering=("name", "uuid"), page_size=ITEM_PAGE_SIZE,
+                           token=after or None)
+    except PageTokenError:  # a stale or tampered link: start again at the first page
+        after, grid = "", keyset_page(items.select_related("integration"), ordering=("name", "uuid"),
+                                      page_size=ITEM_PAGE_SIZE)
+    page = grid.rows
     from apps.storage.views_items import item_thumbnail_url  # views_items builds on this module
 
     for item in page:
         item.thumb_url = item_thumbnail_url(item)
     return {
         "items": page,
-        "next_cursor": _cursor_encode(page[-1].name, page[-1].pk) if more else "",
+        "next_cursor": grid.next_token or "",
         "item_type": item_type,
         "search": search,
         "filter_types": FILTER_TYPES,
         # While the first page shows items still being probed, the grid refreshes itself.
-        "poll_pending": after is None and any(item.status == ItemStatus.PENDING for item in page),
+        "poll_pending": not after and any(item.status == ItemStatus.PENDING for item in page),
     }
 
 
