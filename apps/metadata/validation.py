@@ -371,8 +371,6 @@ def _without_number_lists(value: Any) -> tuple[Any, int]:
 def _validate_object(obj: dict, schema: Schema, *, prefix: tuple[str, ...], top_level: bool, errors: list) -> dict:
     normalised = {}
     for name, value in obj.items():
-        tokens = (*prefix, str(name))
-        path = encord_rules.dotted(tokens)
         if top_level and name == ENCORD_KEY:
             normalised[name] = _validate_encord(value, schema, errors)
             continue
@@ -382,6 +380,8 @@ def _validate_object(obj: dict, schema: Schema, *, prefix: tuple[str, ...], top_
             continue
         name_error = key_name_error(name)
         if name_error is not None:
+            tokens = (*prefix, str(name))  # built only for errors: a bulk write checks millions of keys
+            path = encord_rules.dotted(tokens)
             message = f'key "{path}": ' + _clause(name_error)
             errors.append(MetadataError(path, "valid key name", value, message, tokens))
             normalised[name] = value
@@ -392,6 +392,8 @@ def _validate_object(obj: dict, schema: Schema, *, prefix: tuple[str, ...], top_
             continue
         checked, problem = _check(spec, value)
         if problem is not None:
+            tokens = (*prefix, str(name))
+            path = encord_rules.dotted(tokens)
             errors.append(MetadataError(path, spec.type, value, _message(path, *problem), tokens))
             checked = value
         normalised[name] = checked
