@@ -1,4 +1,5 @@
-"""What every REST door shares: path ids, one 404 for "unknown" and "not yours", input validation.
+"""What every REST door shares: path ids, one 404 for "unknown" and "not yours", input validation,
+the organisation a request acts on.
 
 Public names, so the storage, metadata, imports and Encord doors import them from here rather than
 from each other's private helpers.
@@ -10,6 +11,9 @@ import uuid
 from contextlib import contextmanager
 
 from django.http import Http404
+
+from apps.core.errors import ServiceValidationError
+from apps.core.selectors import organisation_list
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
@@ -41,3 +45,22 @@ def validated(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def request_organisation(user, requested=None):
+    """The organisation ``requested`` names among ``user``'s, else their only one (field-keyed 400s)."""
+    organisations = organisation_list(user=user)
+    if requested:
+        try:
+            organisation = organisations.filter(pk=uuid.UUID(str(requested))).first()
+        except ValueError:
+            organisation = None
+        if organisation is None:
+            raise ServiceValidationError({"organisation": "Unknown organisation."})
+        return organisation
+    found = list(organisations[:2])
+    if not found:
+        raise ServiceValidationError({"organisation": "You do not belong to any organisation."})
+    if len(found) > 1:
+        raise ServiceValidationError({"organisation": "You belong to several organisations: name one."})
+    return found[0]

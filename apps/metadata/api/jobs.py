@@ -18,7 +18,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from apps.metadata.api.views import _organisation
+from apps.metadata.api.views import request_organisation_of
 from apps.metadata.models_jobs import MetadataJob, MetadataJobError, MetadataJobMatch, MetadataJobMode
 from apps.metadata.services import jobs as job_services
 from apps.storage.permissions import folder_get_for
@@ -110,7 +110,7 @@ class MetadataJobViewSet(viewsets.GenericViewSet):
         if data.get("folder"):
             scope["folder"] = folder_get_for(user=request.user, pk=data["folder"])
         else:
-            scope["organisation"] = _organisation(request, data.get("organisation"))
+            scope["organisation"] = request_organisation_of(request, data.get("organisation"))
         job = job_services.metadata_job_create(
             user=request.user, fileobj=data["file"], file_name=data["file"].name, mode=data["mode"],
             match=data["match"], **scope,

@@ -13,7 +13,9 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from apps.core.api.helpers import FOLDER_PARAMETER, UUID_PARAMETER, UUID_REGEX, pk_or_404, same_404, validated
+from apps.core.api.helpers import (
+    FOLDER_PARAMETER, UUID_PARAMETER, UUID_REGEX, pk_or_404, request_organisation, same_404, validated,
+)
 from apps.core.pagination import CursorPage
 from apps.core.selectors import organisation_list
 from apps.storage import selectors_items
@@ -22,7 +24,6 @@ from apps.storage.api.item_serializers import (
     ItemsMovedSerializer, ItemsMoveSerializer, ItemsRestoredSerializer, ItemsSerializer, ItemsTrashedSerializer,
     ItemUpdateSerializer,
 )
-from apps.storage.api.views import default_organisation
 from apps.storage.models import Item, StorageIntegration
 from apps.storage.permissions import folder_get_for
 from apps.storage.services import items as item_services
@@ -174,6 +175,6 @@ class IntegrationViewSet(viewsets.GenericViewSet):
                    description="Add an S3-compatible bucket (organisation admins only).")
     def create(self, request):
         data = validated(IntegrationCreateSerializer, request.data)
-        organisation = default_organisation(request.user, data.pop("organisation", None))
+        organisation = request_organisation(request.user, data.pop("organisation", None))
         integration = integration_s3_create_for(user=request.user, organisation=organisation, **data)
         return Response(IntegrationSerializer(integration).data, status=status.HTTP_201_CREATED)

@@ -9,9 +9,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from apps.core.api.helpers import UUID_PARAMETER, pk_or_404, validated
+from apps.core.api.helpers import UUID_PARAMETER, pk_or_404, request_organisation, validated
 from apps.core.models import User
-from apps.core.selectors import organisation_list
 from apps.storage import selectors
 from apps.storage.api.serializers import (
     FolderCreateSerializer, FolderMemberSerializer, FolderMemberSetSerializer, FolderSerializer,
@@ -20,19 +19,6 @@ from apps.storage.api.serializers import (
 from apps.storage.models import FolderRole
 from apps.storage.permissions import folder_get_for
 from apps.storage.services import folders as folder_services
-
-
-def default_organisation(user, requested):
-    """The organisation a create names, else the caller's only one (a 400 when that is ambiguous)."""
-    orgs = organisation_list(user=user)
-    if requested:
-        org = orgs.filter(pk=requested).first()
-        if org is None:
-            raise ValidationError({"organisation": "Unknown organisation."})
-        return org
-    if orgs.count() != 1:
-        raise ValidationError({"organisation": "You belong to several organisations: name one."})
-    return orgs.get()
 
 
 @extend_schema(parameters=[UUID_PARAMETER])
@@ -64,7 +50,7 @@ class FolderViewSet(viewsets.ViewSet):
         if data.get("parent"):
             parent = folder_get_for(user=request.user, pk=data["parent"])
         else:
-            organisation = default_organisation(request.user, data.get("organisation"))
+            organisation = request_organisation(request.user, data.get("organisation"))
         folder = folder_services.folder_create(
             user=request.user, name=data["name"], parent=parent, organisation=organisation,
             description=data["description"], client_metadata=data["client_metadata"],
