@@ -95,3 +95,28 @@ def test_rest_pages_link_forward_and_back(api_for, transactional_db, org, make_u
     assert [r["name"] for r in second["results"]] == ["n2", "n3"]
     assert [r["name"] for r in back["results"]] == ["n0", "n1"] and back["previous"] is None
     assert (bad.status_code, bad.json()) == (404, {"detail": "Invalid cursor"})
+
+
+def test_item_history_pages_through_every_change_once(client, db, org, make_user):
+    import html
+    import re
+
+    from apps.metadata.services.updates import item_metadata_merge
+
+    user = make_user(org, email="editor2@example.com")
+    folder = folder_create(user=user, name="data", organisation=org)
+    item = Item.objects.create(organisation=org, folder=folder, item_type=ItemType.IMAGE, name="i.jpg",
+                               url="https://h/i.jpg", status=ItemStatus.READY)
+    changes = [item_metadata_merge(user=user, item=item, patch={"n": n}).pk for n in range(30)]
+    client.force_login(user)
+
+    def rows_and_more(body: str):
+        more = re.search(r'<tr class="more"><td colspan="5"><a href="([^"]+)"', body)
+        return [int(pk) for pk in re.findall(r'data-change="([0-9]+)"', body)], more and html.unescape(more.group(1))
+
+    first, more = rows_and_more(client.get(f"/items/{item.pk}/").content.decode())
+    second, last = rows_and_more(client.get(more).content.decode())
+    tampered, _ = rows_and_more(client.get(f"/metadata/items/{item.pk}/history?before=2026-01-01,5").content.decode())
+
+    assert first + second == changes[::-1] and (len(first), last) == (25, None)
+    assert tampered == changes[::-1][:25]  # an old-style or forged link starts again at the newest
