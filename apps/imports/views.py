@@ -10,12 +10,12 @@ import csv
 import json
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ServiceValidationError
+from apps.core.pagination import PageTokenError, keyset_page
 from apps.imports.forms import ImportForm, UploadForm
 from apps.imports.services.imports import import_job_cancel, import_job_create
 from apps.imports.services.uploads import upload_create
@@ -33,8 +33,7 @@ def _job_panel(request, job: ImportJob, *, status: int = 200, trigger: str = "")
     role = folder_role(user=request.user, folder=job.folder)
     errors = None
     if job.is_finished:
-        paginator = Paginator(job.errors.all(), ERROR_PAGE_SIZE)
-        errors = paginator.get_page(request.GET.get("errors_page"))
+        errors = _error_page(job, request.GET.get("errors_after", ""))
     processed = job.done + job.skipped + job.failed
 
     def percent(count: int) -> float:
@@ -52,6 +51,16 @@ def _job_panel(request, job: ImportJob, *, status: int = 200, trigger: str = "")
     if trigger:
         response["HX-Trigger"] = trigger
     return response
+
+
+def _error_page(job: ImportJob, token: str) -> dict:
+    """One page of a finished job's failed entries in file order (keyset: no OFFSET scan at page 10,000)."""
+    rows = job.errors.all()
+    try:
+        page = keyset_page(rows, ordering=("entry_index", "pk"), page_size=ERROR_PAGE_SIZE, token=token or None)
+    except PageTokenError:  # a stale or tampered link: the first page
+        page = keyset_page(rows, ordering=("entry_index", "pk"), page_size=ERROR_PAGE_SIZE)
+    return {"rows": page.rows, "count": rows.count(), "next": page.next_token, "previous": page.previous_token}
 
 
 def _refusal(request, folder: Folder, message: str):
