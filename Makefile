@@ -1,17 +1,24 @@
-# The two Quick start commands: `make run` and `make test`. Each installs what it needs first.
+# The two Quick start commands: `make run` and `make test`. Each installs what it needs first, from
+# requirements.lock (exact versions with hashes, the test tools included): `make run`, `make test`
+# and CI install the same thing. Upgrades are deliberate commits: `make lock`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+UV_VERSION := 0.13.8
 
-.PHONY: run test install install-test browser
+.PHONY: run test install install-test browser lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml package.json | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+# --no-deps: nothing is resolved at install time, so a new release elsewhere cannot change what runs;
+# --no-build-isolation: Loupe itself is built with the locked setuptools, not the newest one.
+$(STAMP): $(LOCK) pyproject.toml package.json package-lock.json | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	npm install --no-audit --no-fund --silent
 	touch $(STAMP)
 
@@ -26,3 +33,10 @@ run: install
 
 test: install browser
 	$(BIN)/python -m pytest
+
+# Re-resolve the lock after a change to pyproject.toml, keeping every other pin as it is;
+# `make lock UPGRADE=1` moves everything to the newest allowed versions (review the diff, run `make test`).
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 --universal --generate-hashes \
+		--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -o $(LOCK)

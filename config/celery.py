@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -11,14 +11,21 @@ app = Celery("loupe")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+_sweeper = None
+
 
 @worker_ready.connect
-def resume_interrupted_work(sender=None, **kwargs) -> None:
-    """A starting worker picks up import and metadata jobs that a killed worker left half done."""
-    from django.conf import settings
+def start_job_sweep(sender=None, **kwargs) -> None:
+    """Every worker resumes jobs that a dead worker left half done: at once, then on a timer
+    (``apps.core.jobs.jobs_sweep``), so a job never waits for the next worker start."""
+    global _sweeper
+    from apps.core.jobs import JobSweeper
 
-    from apps.metadata.services.jobs import metadata_jobs_resume_stale
-    from apps.imports.services.imports import import_jobs_resume_stale
+    _sweeper = JobSweeper()
+    _sweeper.start()
 
-    import_jobs_resume_stale(stale_after_s=settings.LOUPE_STALE_JOB_SECONDS)
-    metadata_jobs_resume_stale(stale_after_s=settings.LOUPE_STALE_JOB_SECONDS)
+
+@worker_shutdown.connect
+def stop_job_sweep(sender=None, **kwargs) -> None:
+    if _sweeper is not None:
+        _sweeper.shutdown()

@@ -2,6 +2,8 @@
 
 A request that carries a signature must verify: a wrong digest, a stale ``created``, an unknown key or
 any change to the method, path, query or body is a 401 before any view code runs, so nothing is done.
+A verified v2 request's ``request.auth`` is its ``replay.SignedCredential``: a signed write runs once
+(``apps.encord_compat.replay``). A legacy signature carries no time, so it may only read (``views/legacy``).
 Permissions afterwards are Loupe's own (folder roles, organisation admins), as at every other door.
 """
 
@@ -67,15 +69,12 @@ class SignedRequestAuthentication(authentication.BaseAuthentication):
         )
         try:
             key = _registered_key(signatures.v2_key_id(signed))
-            signatures.verify_v2(signed, public_key_hex=key.key_hex, now=time.time())
+            verified = signatures.verify_v2(signed, public_key_hex=key.key_hex, now=time.time())
         except signatures.SignatureError as exc:
             raise exceptions.AuthenticationFailed(str(exc)) from exc
-        if request.method in replay.UNSAFE_METHODS:
-            if replay.signature_used(signed.signature):
-                raise exceptions.AuthenticationFailed(
-                    "This signed request was already carried out; a replay is refused (sign a new request).")
-            request.encord_write_signature = signed.signature  # remembered once the write succeeded
-        return _verified_user(key), None
+        # The credential names the request: EncordView claims a write by it before the view runs.
+        return _verified_user(key), replay.SignedCredential(key=key, signature=verified.signature,
+                                                            created=verified.created)
 
     def authenticate_header(self, request) -> str:
         return 'Signature realm="loupe"'

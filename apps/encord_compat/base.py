@@ -44,6 +44,8 @@ def _drf_message(detail) -> str:
 def encord_exception_handler(exc, context):
     """Every refusal as ``{"message": ...}`` with the status the SDK maps to its exceptions."""
     headers = {}
+    if isinstance(exc, replay.Answered):
+        return exc.stored.as_response()
     if isinstance(exc, DjangoValidationError):
         code, message = status.HTTP_400_BAD_REQUEST, _validation_message(exc)
     elif isinstance(exc, Http404 | exceptions.NotFound):
@@ -97,13 +99,28 @@ class EncordView(APIView):
 
     def initial(self, request, *args, **kwargs):
         body_size_check(request)
-        super().initial(request, *args, **kwargs)
+        super().initial(request, *args, **kwargs)  # authenticates: a signature is verified here
+        if isinstance(request.auth, replay.SignedCredential) and request.method in replay.UNSAFE_METHODS:
+            # Before any view code: an identical request that already ran answers here (``Answered``).
+            request.encord_claim = replay.signed_request_claim(credential=request.auth)
 
     def finalize_response(self, request, response, *args, **kwargs):
-        signature = getattr(request, "encord_write_signature", None)
-        if signature and 200 <= response.status_code < 300:
-            replay.signature_record(signature)
-        return super().finalize_response(request, response, *args, **kwargs)
+        response = super().finalize_response(request, response, *args, **kwargs)
+        claim_pk = getattr(request, "encord_claim", None)
+        if claim_pk is not None:
+            replay.signed_request_settle(claim_pk=claim_pk, response=response)
+            request.encord_claim = None
+        return response
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except BaseException:
+            # An uncaught error (a 500): the write did not complete, so the SDK's retry must run.
+            claim_pk = getattr(getattr(self, "request", None), "encord_claim", None)
+            if claim_pk is not None:
+                replay.signed_request_release(claim_pk=claim_pk)
+            raise
 
 
 def param(request, name: str, default=None):

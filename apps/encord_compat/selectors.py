@@ -46,20 +46,20 @@ def upload_job_state(*, job: ImportJob) -> dict:
     options = UploadJobOptions.objects.filter(import_job=job).first()
     ignore_errors = options.ignore_errors if options else False
     errors = list(ImportJobError.objects.filter(job=job).order_by("entry_index", "id"))
-    failed_entries = {error.entry_index for error in errors}
+    # The job's own counters (each entry counted once, as on every other door): a unit is done when
+    # registered or skipped as a duplicate and its files were read; an error when refused or unreadable.
     probing = _probing(job) if job.is_finished else 0
-    total = job.total or 0
-    processed = job.done + job.skipped
-    cancelled = max(total - processed - job.failed, 0) if job.status == JobStatus.CANCELLED else 0
+    probe_failed = job.probe_failed
+    error_units = job.failed + probe_failed
+    cancelled = job.pending if job.status == JobStatus.CANCELLED else 0
     pending = 0 if job.status == JobStatus.CANCELLED else job.pending + probing
-    probe_failed = len(failed_entries) - job.failed
-    done = max(processed - probe_failed - probing, 0)
+    done = max(job.registered - probe_failed + job.skipped - probing, 0)
 
     if job.status == JobStatus.CANCELLED:
         status = "CANCELLED"
     elif not upload_job_finished(job, probing=probing):
         status = "PENDING"
-    elif job.status == JobStatus.ERROR or (failed_entries and not ignore_errors):
+    elif job.status == JobStatus.ERROR or (error_units and not ignore_errors):
         status = "ERROR"
     else:
         status = "DONE"
@@ -70,7 +70,7 @@ def upload_job_state(*, job: ImportJob) -> dict:
         "errors": ([job.error] if job.error else []) + [f"{error.pointer}: {error.reason}" for error in errors],
         "unitsPendingCount": pending,
         "unitsDoneCount": done,
-        "unitsErrorCount": len(failed_entries),
+        "unitsErrorCount": error_units,
         "unitsCancelledCount": cancelled,
         "unitErrors": [
             {"objectUrls": list(error.urls), "error": error.reason,

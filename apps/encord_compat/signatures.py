@@ -7,7 +7,8 @@ The caller looks the key up (``key_lookup``) so this module can be tested byte f
   SHA-256 of the body; ``Signature-Input`` names the covered components and carries ``created``,
   ``keyid`` (hex of the raw Ed25519 key) and ``alg``; ``Signature`` is Ed25519 over the signature
   base, whose ``@request-target`` is the path and query **as sent**. Any change to method, target,
-  body or parameters breaks it.
+  body or parameters breaks it. The signature must be written in canonical base64 (as the SDK writes
+  it), so one signature has exactly one spelling; the replay layer keys on its bytes regardless.
 - **legacy** (``POST /public``): ``Authorization: <key hex>:<hex Ed25519 signature of sha256(body)>``.
   It covers only the body, which is all the legacy protocol ever signed.
 """
@@ -37,6 +38,15 @@ _BYTES_ITEM = re.compile(r"^:(?P<b64>[A-Za-z0-9+/=]*):$")
 
 class SignatureError(Exception):
     """Why a signed request was refused; the message is safe to show the caller."""
+
+
+@dataclass(frozen=True)
+class VerifiedSignature:
+    """What a verified v2 request was signed with: the bytes identify the request (Ed25519 is
+    deterministic, so the same key, request and ``created`` second always give the same bytes)."""
+
+    signature: bytes
+    created: int
 
 
 @dataclass(frozen=True)
@@ -71,8 +81,9 @@ def v2_key_id(request: SignedRequest) -> str:
     return params["keyid"]
 
 
-def verify_v2(request: SignedRequest, *, public_key_hex: str, now: float) -> None:
-    """Raise ``SignatureError`` unless ``request`` is signed by ``public_key_hex`` within the time window."""
+def verify_v2(request: SignedRequest, *, public_key_hex: str, now: float) -> VerifiedSignature:
+    """The signature of ``request``; ``SignatureError`` unless it is signed by ``public_key_hex`` within
+    the time window."""
     if not request.content_digest or not request.signature:
         raise SignatureError("Signed requests need Content-Digest, Signature-Input and Signature headers.")
     if request.content_digest.strip() != content_digest(request.body):
@@ -89,6 +100,7 @@ def verify_v2(request: SignedRequest, *, public_key_hex: str, now: float) -> Non
     signature = _signature_bytes(request.signature)
     base = signature_base(request.method, request.target, request.content_digest.strip(), serialised)
     _verify(public_key_hex, signature, base)
+    return VerifiedSignature(signature=signature, created=int(created))
 
 
 def legacy_key_and_signature(authorization: str | None) -> tuple[str, str]:
@@ -133,9 +145,15 @@ def _signature_bytes(value: str) -> bytes:
     if match is None:
         raise SignatureError(f'Signature must be "{LABEL}=:<base64>:".')
     try:
-        return base64.b64decode(match["b64"], validate=True)
+        signature = base64.b64decode(match["b64"], validate=True)
     except binascii.Error as exc:
         raise SignatureError("Signature is not valid base64.") from exc
+    # RFC 8941 lets parsers accept non-zero pad bits and missing padding, but each is a second spelling
+    # of the same bytes (a 64-byte signature has 16 ways to write its last character) and the SDK never
+    # sends one: accept only the form base64 encoding gives.
+    if base64.b64encode(signature).decode("ascii") != match["b64"]:
+        raise SignatureError("Signature is not canonical base64 (standard alphabet, '=' padding, zero pad bits).")
+    return signature
 
 
 def _verify(public_key_hex: str, signature: bytes, message: bytes) -> None:

@@ -17,11 +17,15 @@ class ImportJobErrorInline(admin.TabularInline):
 
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
-    list_display = ["file_name", "folder", "status", "total", "done", "skipped", "failed", "created_at"]
+    list_display = ["file_name", "folder", "status", "total", "done", "skipped", "failed", "probe_failed",
+                    "created_at"]
     list_filter = ["status"]
     readonly_fields = [f.name for f in ImportJob._meta.fields]
     inlines = [ImportJobErrorInline]
     actions = ["cancel"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_counts()  # probe_failed without a query per row
 
     def has_add_permission(self, request):
         return False

@@ -12,10 +12,18 @@ class ImportsConfig(AppConfig):
     label = "imports"
     verbose_name = "Imports"
 
-    def ready(self):
-        # Storage rebuilds an entry's JSON pointer (for a file that fails to probe) through this hook.
+    def ready(self) -> None:
+        from apps.core.jobs import job_kind_register
         from apps.storage.hooks import hook_set
+        from apps.storage.models import ImportJob
 
+        def enqueue(job_id: str) -> None:
+            from apps.imports.tasks import import_job_run_task
+
+            import_job_run_task.delay(job_id)
+
+        job_kind_register(model=ImportJob, enqueue=enqueue)  # import jobs left by a dead worker are resumed
+        # Storage rebuilds an entry's JSON pointer (for a file that fails to probe) through this hook.
         hook_set("import_file_entry_counts", _entry_counts)
 
 

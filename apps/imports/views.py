@@ -34,14 +34,16 @@ def _job_panel(request, job: ImportJob, *, status: int = 200, trigger: str = "")
     errors = None
     if job.is_finished:
         errors = _error_page(job, request.GET.get("errors_after", ""))
-    processed = job.done + job.skipped + job.failed
+    done, probe_failed = job.done, job.probe_failed  # one count query (or none: annotated)
+    processed = done + job.skipped + job.failed + probe_failed
 
     def percent(count: int) -> float:
         return round(100 * count / job.total, 2) if job.total else 0
 
     context = {
         "job": job, "folder": job.folder, "errors": errors, "processed": processed,
-        "bar": {"done": percent(job.done), "skipped": percent(job.skipped), "failed": percent(job.failed)},
+        "bar": {"done": percent(done), "skipped": percent(job.skipped), "failed": percent(job.failed),
+                "probe_failed": percent(probe_failed)},
         "can_edit": FolderRole.rank(role) >= FolderRole.rank(FolderRole.EDITOR),
     }
     if not request.htmx:

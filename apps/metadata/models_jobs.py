@@ -5,9 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
 
-from apps.core.jobs import JobStatus
+from apps.core.jobs import Job, JobStatus
 from apps.core.models import Organisation, UUIDModel
 
 
@@ -47,8 +46,9 @@ class MetadataJobQuerySet(models.QuerySet):
         )
 
 
-class MetadataJob(UUIDModel):
-    """The state of one metadata file being applied, enough to resume it after a worker dies.
+class MetadataJob(UUIDModel, Job):
+    """The state of one metadata file being applied, enough to resume it after a worker dies
+    (lifecycle, lease and sweep: ``apps.core.jobs.Job``).
 
     ``folder`` is the scope (its whole subtree); empty means every folder of ``organisation`` the
     submitter can edit. ``mode`` and ``match`` are empty until the job has read the file, when
@@ -72,18 +72,7 @@ class MetadataJob(UUIDModel):
     mode = models.CharField(max_length=8, choices=MetadataJobMode.choices, blank=True)
     match = models.CharField(max_length=8, choices=MetadataJobMatch.choices, blank=True)
 
-    status = models.CharField(max_length=10, choices=MetadataJobStatus.choices, default=MetadataJobStatus.PENDING)
-    total = models.IntegerField(null=True, blank=True)
-    next_index = models.IntegerField(default=0)
     done = models.IntegerField(default=0)
-    failed = models.IntegerField(default=0)
-    cancel_requested = models.BooleanField(default=False)
-    error = models.TextField(blank=True, default="")
-
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     objects = MetadataJobQuerySet.as_manager()
 
@@ -99,10 +88,6 @@ class MetadataJob(UUIDModel):
         if self.total is None:
             return 0
         return max(self.total - self.done - self.failed, 0)
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in MetadataJobStatus.finished()
 
 
 class MetadataJobError(models.Model):

@@ -67,7 +67,7 @@ def item_trash_list(*, user) -> QuerySet[Item]:
 
 
 def import_job_get_for(*, user, pk) -> ImportJob:
-    job = ImportJob.objects.select_related("folder", "integration", "created_by").filter(pk=pk).first()
+    job = ImportJob.objects.with_counts().select_related("folder", "integration", "created_by").filter(pk=pk).first()
     if job is None:
         raise Http404("No such import job.")
     try:
@@ -78,4 +78,4 @@ def import_job_get_for(*, user, pk) -> ImportJob:
 
 
 def import_job_list(*, folder: Folder) -> QuerySet[ImportJob]:
-    return ImportJob.objects.filter(folder=folder).select_related("created_by")
+    return ImportJob.objects.with_counts().filter(folder=folder).select_related("created_by")

@@ -114,7 +114,16 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A message a dead worker had taken is delivered again after visibility_timeout; the broker looks for
+# such messages every unacked_restore_interval x unacked_restore_throttle seconds. Redelivering a
+# message whose task still runs is harmless: a job's second delivery finds its lease held and returns,
+# a probe task skips items locked by the first. Jobs do not wait for this: the sweep (apps.core.jobs)
+# sends a job again as soon as its heartbeat is stale.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.get_int("LOUPE_BROKER_VISIBILITY_TIMEOUT_S", 60),
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -164,8 +173,11 @@ LOUPE_FETCH_MAX_BYTES = env.get_int("LOUPE_FETCH_MAX_BYTES", 5 * 1024**3)
 LOUPE_UPLOAD_MAX_BYTES = env.get_int("LOUPE_UPLOAD_MAX_BYTES", 5 * 1024**3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-# A RUNNING import job with no progress for this long is considered orphaned by a dead worker.
-LOUPE_STALE_JOB_SECONDS = env.get_int("LOUPE_STALE_JOB_SECONDS", 120)
+# A RUNNING job whose worker has not renewed its lease (heartbeat) for this long is presumed dead and
+# is resumed by the next sweep; every worker sweeps every LOUPE_JOB_SWEEP_EVERY_S. A killed worker's
+# job resumes within about stale + sweep seconds (40 s) of a worker being up.
+LOUPE_JOB_STALE_AFTER_S = env.get_int("LOUPE_JOB_STALE_AFTER_S", 30)
+LOUPE_JOB_SWEEP_EVERY_S = env.get_int("LOUPE_JOB_SWEEP_EVERY_S", 10)
 # A 500,000-entry file with embeddings is ~1 GB; the default leaves room for that.
 LOUPE_IMPORT_MAX_BYTES = env.get_int("LOUPE_IMPORT_MAX_BYTES", 2 * 1024**3)
 # Largest metadata object of one item, as JSON (the spec's default: 1 MiB).

@@ -24,6 +24,9 @@ LOUPE_LOCAL_ROOTS = [str(LOUPE_TEST_FILES)]
 # Tests serve media from a localhost HTTP server; production refuses loopback unless allowed like this.
 LOUPE_FETCH_ALLOW_HOSTS = ["127.0.0.1"]
 LOUPE_FETCH_TIMEOUT_S = 5.0
+# Jobs left by a killed test worker are resumed within seconds, not the production 40 s.
+LOUPE_JOB_STALE_AFTER_S = env.get_int("LOUPE_JOB_STALE_AFTER_S", 5)
+LOUPE_JOB_SWEEP_EVERY_S = env.get_int("LOUPE_JOB_SWEEP_EVERY_S", 1)
 
 # Several test runs may share one machine (and one embedded server): each run gets its own test
 # database and its own Celery queue. Worker processes inherit the run id from the environment.

@@ -78,7 +78,7 @@ def test_mixed_file_runs_to_done_with_exact_counts(api_for, alice, folder, live_
     assert submitted.headers["Location"] == f"{live_server.url}/api/v1/imports/{job.pk}"
     assert submitted.json() == {
         "uuid": str(job.pk), "folder": str(folder.pk), "status": "PENDING", "file_name": "mixed.json",
-        "total": None, "done": 0, "skipped": 0, "failed": 0, "pending": 0, "error": "",
+        "total": None, "done": 0, "skipped": 0, "failed": 0, "probe_failed": 0, "pending": 0, "error": "",
         "created_at": _time(job.created_at), "started_at": None, "finished_at": None,
         "integration": str(builtin.pk), **links,
     }
@@ -88,7 +88,7 @@ def test_mixed_file_runs_to_done_with_exact_counts(api_for, alice, folder, live_
     job.refresh_from_db()
     assert finished == {
         "uuid": str(job.pk), "folder": str(folder.pk), "status": "DONE", "file_name": "mixed.json",
-        "total": 5, "done": 3, "skipped": 1, "failed": 1, "pending": 0, "error": "",
+        "total": 5, "done": 3, "skipped": 1, "failed": 1, "probe_failed": 0, "pending": 0, "error": "",
         "created_at": _time(job.created_at), "started_at": _time(job.started_at),
         "finished_at": _time(job.finished_at), "integration": str(builtin.pk), **links,
     }

@@ -291,7 +291,8 @@ def test_unreadable_files_are_kept_failed_with_reasons_and_job_errors(worker, us
     assert [(item.status, item.status_reason, item.media_source) for item in items] == [
         (ItemStatus.FAILED, reason, "") for reason in reasons]
     assert not Item.objects.filter(import_job=job, import_index=4).exists()
-    assert (job.status, job.done, job.failed) == (ImportJobStatus.DONE, 4, 1)
+    # Each entry counted once: the 4 unreadable ones are probe_failed, not done.
+    assert (job.status, job.registered, job.done, job.failed, job.probe_failed) == (ImportJobStatus.DONE, 4, 0, 1, 4)
     assert list(job.errors.values_list("entry_index", "pointer", "reason", "urls", "stage")) == [
         *((index, f"/images/{index}/objectUrl", reason, [urls[index]], "probe")
           for index, reason in enumerate(reasons)),

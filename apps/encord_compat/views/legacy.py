@@ -4,6 +4,10 @@ Replies use the legacy envelope ``{"status": <code>, "response": ...}``, which t
 the HTTP status; refusals also carry the real HTTP status so nothing else mistakes them for success.
 Dataset query types arrive with the curation features; until then they answer RESOURCE_NOT_FOUND
 with the reason in ``payload`` (which the SDK shows).
+
+A legacy signature covers only the body: no time, no path, no method. A captured request verifies for
+ever, so a legacy-signed call may only **read** (``query_method`` GET, and a GET handler never writes);
+anything else is a 403 before any handler runs. Writes over this protocol need an API token.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from apps.encord_compat.authentication import LEGACY_AUTHENTICATION
+from apps.encord_compat.authentication import LEGACY_AUTHENTICATION, LegacySignatureAuthentication
 from apps.encord_compat.base import EncordView
 from apps.storage.services.integrations import integration_list_for_user
 
@@ -35,7 +39,14 @@ def _cloud_integrations(user, uid, payload):
             for integration in integration_list_for_user(user=user)]
 
 
+# (query_type, query_method) -> handler. A GET handler must not write: legacy signatures can be replayed.
 HANDLERS = {("cloudintegration", "GET"): _cloud_integrations}
+READ_METHODS = frozenset({"GET"})
+LEGACY_WRITE_REFUSED = (
+    "A legacy signature (POST /public) carries no time, so a captured request could be replayed for ever: "
+    "it may only read (query_method GET, not {method!r}). Use an API token to write "
+    "(EncordUserClient.create_with_bearer_token)."
+)
 
 
 class LegacyRpcView(EncordView):
@@ -48,6 +59,8 @@ class LegacyRpcView(EncordView):
         body = request.data if isinstance(request.data, dict) else {}
         query_type, method = body.get("query_type"), str(body.get("query_method", "")).upper()
         values = body.get("values") or {}
+        if method not in READ_METHODS and isinstance(request.successful_authenticator, LegacySignatureAuthentication):
+            raise exceptions.PermissionDenied(LEGACY_WRITE_REFUSED.format(method=method))
         handler = HANDLERS.get((query_type, method))
         if handler is None:
             return Response({"status": 404, "response": ["RESOURCE_NOT_FOUND_ERROR"],

@@ -42,6 +42,13 @@ def import_data_refusal(data) -> str | None:
 class ImportJobSerializer(serializers.ModelSerializer):
     folder = serializers.UUIDField(source="folder_id", read_only=True)
     integration = serializers.UUIDField(source="integration_id", read_only=True)
+    done = serializers.IntegerField(
+        read_only=True, help_text="Entries registered (or metadata upserted) whose files were read, or are still "
+        "to be read. Each entry is counted once: done + skipped + failed + probe_failed + pending = total.")
+    failed = serializers.IntegerField(read_only=True, help_text="Entries refused: no item was made (errors_url).")
+    probe_failed = serializers.IntegerField(
+        read_only=True, help_text="Entries registered whose file (or one of whose files) could not be read: the item "
+        "exists with status failed; listed in errors_url with stage probe.")
     pending = serializers.IntegerField(read_only=True)
     items_url = serializers.SerializerMethodField()
     errors_url = serializers.SerializerMethodField()
@@ -49,7 +56,7 @@ class ImportJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImportJob
         fields = [
-            "uuid", "folder", "status", "file_name", "total", "done", "skipped", "failed", "pending", "error",
+            "uuid", "folder", "status", "file_name", "total", "done", "skipped", "failed", "probe_failed", "pending", "error",
             "created_at", "started_at", "finished_at", "integration", "items_url", "errors_url",
         ]
         read_only_fields = fields

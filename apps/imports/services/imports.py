@@ -9,7 +9,11 @@ Why it is shaped like this:
 * Each batch of ``BATCH_ENTRIES`` entries is one transaction that writes its items (COPY), its entry
   errors, and the job's counters and ``next_index`` together, under a row lock on the job. A worker
   killed anywhere resumes at ``next_index``: a batch is either wholly in or wholly out, and a second
-  runner of the same job (a redelivered task) skips what the first already committed.
+  runner of the same job (a redelivered task) skips what the first already committed. Runs hold the
+  job with a lease and are resumed by the workers' sweep (``apps.core.jobs``).
+* A batch the database refuses as a whole is written again entry by entry, each in a savepoint: the
+  entry at fault is recorded failed with the database's reason and the rest go in, so a resumed job
+  never loops on a poison entry; anything else that breaks ends the job in ERROR with the reason.
 * Files whose media metadata was supplied are registered without being read. Others are left
   ``pending`` and probed by separate tasks, enqueued when their batch commits.
 """
@@ -31,7 +35,9 @@ from django.utils import timezone
 
 from apps.core.errors import ServiceValidationError
 from apps.core.foreign_keys import foreign_key_checks_skipped, rows_locked_for_key_share
-from apps.core.jobs import job_cancel_request
+from apps.core.jobs import (
+    JobLeaseLost, db_text, error_reason, job_cancel_request, job_lease_check, job_run,
+)
 from apps.core.models import User
 from apps.imports import importformat
 from apps.imports.importformat import EntryError, ImportEntry, ImportFileError, Problem, entry_error
@@ -140,22 +146,40 @@ class _Batch:
     derived: list[tuple] = field(default_factory=list)  # (item uuid, fps, stored metadata, vectors)
     probe_ids: list[uuid.UUID] = field(default_factory=list)
     container_ids: list[uuid.UUID] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # urls_key of the items it registers
     done: int = 0
     skipped: int = 0
 
+    def add(self, other: _Batch) -> None:
+        """Count ``other`` (an entry written in its own savepoint) as part of this batch."""
+        self.errors += other.errors
+        self.probe_ids += other.probe_ids
+        self.container_ids += other.container_ids
+        self.done += other.done
+        self.skipped += other.skipped
+
+
+class _AllOrNothingRefused(Exception):
+    """All-or-nothing: the database refused an entry that passed validation; the import is undone."""
+
+    def __init__(self, error: ImportJobError):
+        super().__init__(error.reason)
+        self.error = error
+
 
 def import_job_run(*, job_id) -> ImportJob | None:
-    """Run (or resume) a job to its end. Safe to call again at any point; a finished job is left alone."""
-    job = ImportJob.objects.select_related("integration", "folder").filter(pk=job_id).first()
-    if job is None:
-        logger.warning("import job %s is gone; nothing to do", job_id)
-        return None
-    if job.is_finished:
-        return job
-    resumed = job.started_at is not None
-    ImportJob.objects.filter(pk=job.pk).update(
-        status=ImportJobStatus.RUNNING, started_at=job.started_at or timezone.now(), updated_at=timezone.now()
-    )
+    """Run (or resume) a job to its end and return it; None when it is gone.
+
+    Safe to call again at any point: a finished job, or one another run holds, is left alone
+    (``apps.core.jobs.job_run``: lease, heartbeat, and ERROR with the reason on any exception).
+    """
+    return job_run(model=ImportJob, pk=job_id, work=_import_job_work)
+
+
+def _import_job_work(claimed: ImportJob, owner: str) -> tuple[str, str]:
+    job = ImportJob.objects.select_related("integration", "folder").get(pk=claimed.pk)
+    job.lease_owner = owner
+    resumed = job.next_index > 0  # an earlier run committed batches (and maybe died before enqueuing)
     try:
         with job.source.open("rb") as handle:
             file_options, counts = importformat.scan_import_file(handle, limits=importformat.LIMITS)
@@ -165,17 +189,28 @@ def import_job_run(*, job_id) -> ImportJob | None:
             job.skip_duplicate_urls |= file_options.skip_duplicate_urls
             job.upsert_metadata |= file_options.upsert_metadata
             if job.all_or_nothing and job.next_index == 0 and _precheck_fails(job, handle, counts):
-                return _finish(job, ImportJobStatus.ERROR, "Nothing was imported: the file has invalid entries.")
+                return ImportJobStatus.ERROR, "Nothing was imported: the file has invalid entries."
             _suspend_indexes_for_bulk_load(job)
-            handle.seek(0)
             finished = _run_batches(job, handle, counts)
+    except JobLeaseLost:
+        raise  # the run that took the job over finishes it (and its bulk load)
+    except _AllOrNothingRefused as refused:
+        _resume_suspended_indexes(job)
+        _import_undo(job, refused.error)
+        refused_at = f"{refused.error.entry_index} ({refused.error.pointer})"
+        return ImportJobStatus.ERROR, f"Nothing was imported: the database refused entry {refused_at}."
     except ImportFileError as exc:
-        return _finish(job, ImportJobStatus.ERROR, str(exc))
+        _resume_suspended_indexes(job)
+        return ImportJobStatus.ERROR, str(exc)
+    except Exception:
+        _resume_suspended_indexes(job)
+        raise
+    _resume_suspended_indexes(job)
     if not finished:
-        return _finish(job, ImportJobStatus.CANCELLED, "")
+        return ImportJobStatus.CANCELLED, ""
     if resumed:
         _enqueue_leftover_processing(job)
-    return _finish(job, ImportJobStatus.DONE, "")
+    return ImportJobStatus.DONE, ""
 
 
 def _run_batches(job: ImportJob, handle, counts) -> bool:
@@ -184,22 +219,39 @@ def _run_batches(job: ImportJob, handle, counts) -> bool:
     Each batch's COPY is opened first and entries are parsed while it streams, so the database
     inserts rows on its own core while Python validates the next ones. With skip_duplicate_urls a
     batch is parsed up front instead, because its duplicates are looked up in one query.
+
+    A batch that fails as a whole (a value the database refuses, or one Python cannot convert) is
+    written again entry by entry (``_write_batch_one_by_one``): the entries at fault are recorded
+    failed with their reason and the others committed, so no job loops on a poison entry. The
+    stream then restarts after that batch.
     """
-    entries = importformat.iter_import_entries(
-        handle, start_index=job.next_index, counts=counts, limits=importformat.LIMITS
-    )
     _job_schema(job)  # loaded now: no query may run on the connection while a batch's COPY is open
-    seen_keys: dict[str, uuid.UUID] = {}
     while True:
-        if job.skip_duplicate_urls:
-            chunk = list(islice(entries, BATCH_ENTRIES))
-            consumed = _write_batch(job, chunk, seen_keys, existing=_existing_duplicates(job, chunk)) if chunk else 0
-        else:
-            consumed = _write_batch(job, islice(entries, BATCH_ENTRIES), seen_keys, existing={})
-        if consumed is None:
-            return False
-        if consumed < BATCH_ENTRIES:
-            return not _cancel_requested(job)
+        handle.seek(0)
+        start = ImportJob.objects.filter(pk=job.pk).values_list("next_index", flat=True).get()
+        entries = importformat.iter_import_entries(handle, start_index=start, counts=counts,
+                                                   limits=importformat.LIMITS)
+        seen_keys: dict[str, uuid.UUID] = {}
+        while True:
+            try:
+                if job.skip_duplicate_urls:
+                    chunk = list(islice(entries, BATCH_ENTRIES))
+                    existing = _existing_duplicates(job, chunk) if chunk else {}
+                    consumed = _write_batch(job, chunk, seen_keys, existing=existing) if chunk else 0
+                else:
+                    consumed = _write_batch(job, islice(entries, BATCH_ENTRIES), seen_keys, existing={})
+            except (JobLeaseLost, ImportFileError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - isolate the entry at fault, below
+                logger.warning("import job %s: a batch failed (%s); writing it entry by entry", job.pk,
+                               error_reason(exc))
+                consumed = _write_batch_one_by_one(job, counts)
+                if consumed is not None and consumed == BATCH_ENTRIES:
+                    break  # continue from the new next_index with a fresh stream
+            if consumed is None:
+                return False
+            if consumed < BATCH_ENTRIES:
+                return not _cancel_requested(job)
 
 
 def _cancel_requested(job: ImportJob) -> bool:
@@ -227,35 +279,113 @@ def _write_batch(job: ImportJob, entries, seen_keys: dict[str, uuid.UUID], *, ex
     another runner of the same job, e.g. a redelivered task) are read but not written again.
     """
     with transaction.atomic():
-        # Not waiting for the WAL flush is safe here: a batch lost in a crash loses its job progress
-        # with it (same transaction), so the resumed job writes it again; nothing is half-applied.
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
-        locked = ImportJob.objects.select_for_update().only("next_index", "cancel_requested").filter(pk=job.pk).first()
-        if locked is None or locked.cancel_requested:
+        locked = _batch_begin(job)
+        if locked is None:
             return None  # cancelled, or deleted while running
-        batch, consumed, last_index = _Batch(), 0, None
-        connection.ensure_connection()
-        with connection.connection.cursor() as raw, raw.copy(_COPY_SQL) as copy:
-            batch.emit = copy.write_row
-            for entry in entries:
-                consumed += 1
-                if entry.index < locked.next_index:
-                    continue
-                _add_entry(job, entry, batch, existing, seen_keys)
-                last_index = entry.index
+        batch = _Batch()
+        consumed, last_index = _copy_entries(job, entries, batch, existing, seen_keys, after=locked.next_index)
         if last_index is None:
             return consumed
         _write_derived(job, batch.derived)
         if batch.upserts:
             _apply_upserts(job, batch.upserts)
-        ImportJobError.objects.bulk_create(batch.errors, ignore_conflicts=True)
-        ImportJob.objects.filter(pk=job.pk).update(
-            next_index=last_index + 1, done=_plus("done", batch.done), skipped=_plus("skipped", batch.skipped),
-            failed=_plus("failed", len(batch.errors)), updated_at=timezone.now(),
-        )
-        _enqueue_processing(batch.probe_ids, batch.container_ids)
+        _batch_commit(job, batch, next_index=last_index + 1)
     return consumed
+
+
+def _write_batch_one_by_one(job: ImportJob, counts) -> int | None:
+    """The batch at ``next_index`` again, each entry in its own savepoint; how many entries it read.
+
+    An entry whose write fails is recorded failed, at its position, with the reason (the database's
+    own message); the others are committed with the job's progress as one batch. The file is read
+    through a second handle, so the stream of the failed batch is left as it was.
+    """
+    with job.source.storage.open(job.source.name, "rb") as handle, transaction.atomic():
+        locked = _batch_begin(job)
+        if locked is None:
+            return None
+        entries = list(islice(importformat.iter_import_entries(
+            handle, start_index=locked.next_index, counts=counts, limits=importformat.LIMITS), BATCH_ENTRIES))
+        existing = _existing_duplicates(job, entries) if job.skip_duplicate_urls else {}
+        batch, seen_keys, last_index = _Batch(), {}, None
+        for entry in entries:
+            if entry.index < locked.next_index:
+                continue
+            last_index, one = entry.index, _Batch()
+            try:
+                with transaction.atomic():
+                    _copy_entries(job, [entry], one, existing, seen_keys, after=locked.next_index)
+                    _write_derived(job, one.derived)
+                    if one.upserts:
+                        _apply_upserts(job, one.upserts)
+            except Exception as exc:  # noqa: BLE001 - this entry is the poison: record it and go on
+                for key in one.keys:
+                    seen_keys.pop(key, None)
+                reason = f"Loupe could not store this entry: {error_reason(exc)}"
+                logger.warning("import job %s: entry %s refused: %s", job.pk, entry.index, reason)
+                error = _error_row(job, EntryError(entry.index, entry.pointer, reason, urls=tuple(entry.urls)))
+                if job.all_or_nothing:
+                    raise _AllOrNothingRefused(error) from exc
+                batch.errors.append(error)
+                continue
+            batch.add(one)
+        if last_index is not None:
+            _batch_commit(job, batch, next_index=last_index + 1)
+    return len(entries)
+
+
+def _import_undo(job: ImportJob, error: ImportJobError) -> None:
+    """All-or-nothing after a refused write: remove what earlier batches registered, keep the reason.
+
+    (Metadata an ``upsert_metadata`` batch wrote onto existing items stays, as a normal, revertible
+    metadata change in their history.)
+    """
+    with transaction.atomic():
+        Item.objects.filter(import_job=job, parent__isnull=False).delete()
+        Item.objects.filter(import_job=job).delete()
+        ImportJobError.objects.filter(job=job).delete()
+        error.save()
+        ImportJob.objects.filter(pk=job.pk).update(registered=0, skipped=0, failed=1)
+
+
+def _batch_begin(job: ImportJob) -> ImportJob | None:
+    """Lock the job's row for a batch; None when it was cancelled or deleted, JobLeaseLost when taken over."""
+    # Not waiting for the WAL flush is safe here: a batch lost in a crash loses its job progress
+    # with it (same transaction), so the resumed job writes it again; nothing is half-applied.
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
+    locked = (ImportJob.objects.select_for_update().only("next_index", "cancel_requested", "lease_owner")
+              .filter(pk=job.pk).first())
+    if locked is None or locked.cancel_requested:
+        return None
+    job_lease_check(locked, job.lease_owner)
+    return locked
+
+
+def _copy_entries(job: ImportJob, entries, batch: _Batch, existing: dict, seen_keys: dict, *, after: int):
+    """Stream ``entries`` from position ``after`` into one COPY; returns (entries read, last index written)."""
+    consumed, last_index = 0, None
+    connection.ensure_connection()
+    with connection.connection.cursor() as raw, raw.copy(_COPY_SQL) as copy:
+        batch.emit = copy.write_row
+        for entry in entries:
+            consumed += 1
+            if entry.index < after:
+                continue
+            _add_entry(job, entry, batch, existing, seen_keys)
+            last_index = entry.index
+    return consumed, last_index
+
+
+def _batch_commit(job: ImportJob, batch: _Batch, *, next_index: int) -> None:
+    """The batch's error rows, counters, ``next_index`` and heartbeat, in the batch's transaction."""
+    ImportJobError.objects.bulk_create(batch.errors, ignore_conflicts=True)
+    now = timezone.now()
+    ImportJob.objects.filter(pk=job.pk).update(
+        next_index=next_index, registered=_plus("registered", batch.done), skipped=_plus("skipped", batch.skipped),
+        failed=_plus("failed", len(batch.errors)), heartbeat_at=now, updated_at=now,
+    )
+    _enqueue_processing(batch.probe_ids, batch.container_ids)
 
 
 def _plus(field_name: str, amount: int):
@@ -308,8 +438,9 @@ def _entry_policy_error(job: ImportJob, entry: ImportEntry) -> EntryError | None
 
 
 def _error_row(job: ImportJob, error: EntryError) -> ImportJobError:
-    return ImportJobError(job=job, entry_index=error.index, pointer=error.pointer[:512], reason=error.reason,
-                          urls=list(error.urls))
+    # Quoted input may hold what PostgreSQL refuses (NUL, lone surrogates): the error row must go in.
+    return ImportJobError(job=job, entry_index=error.index, pointer=db_text(error.pointer, 512),
+                          reason=db_text(error.reason), urls=[db_text(url) for url in error.urls])
 
 
 def _add_entry(job: ImportJob, entry, batch: _Batch, existing: dict, seen_keys: dict) -> None:
@@ -329,6 +460,7 @@ def _add_entry(job: ImportJob, entry, batch: _Batch, existing: dict, seen_keys: 
             return
     item_id = uuid.uuid4()
     seen_keys[key] = item_id
+    batch.keys.append(key)
     batch.done += 1
     _item_rows(job, entry, item_id, key, batch, _split_metadata(job, entry, item_id, metadata, batch))
 
@@ -485,38 +617,12 @@ def _suspend_indexes_for_bulk_load(job: ImportJob) -> None:
     ImportJob.objects.filter(pk=job.pk).update(suspended_index_keys=job.suspended_index_keys)
 
 
-def _finish(job: ImportJob, status: str, error: str) -> ImportJob | None:
-    if job.suspended_index_keys:
-        from apps.metadata.services.bulk_load import embedding_indexes_resume
+def _resume_suspended_indexes(job: ImportJob) -> None:
+    """Rebuild the ANN indexes this job set aside, once it ends (whatever the end)."""
+    if not job.suspended_index_keys:
+        return
+    from apps.metadata.services.bulk_load import embedding_indexes_resume
 
-        embedding_indexes_resume(key_ids=job.suspended_index_keys)
-        ImportJob.objects.filter(pk=job.pk).update(suspended_index_keys=[])
-        job.suspended_index_keys = []
-    updated = ImportJob.objects.filter(pk=job.pk).update(
-        status=status, error=error, finished_at=timezone.now(), updated_at=timezone.now()
-    )
-    if not updated:
-        logger.warning("import job %s was deleted while it ran", job.pk)
-        return None
-    job.refresh_from_db()
-    return job
-
-
-def import_jobs_resume_stale(*, stale_after_s: float) -> list:
-    """Re-queue jobs left RUNNING by a worker that died (no progress for ``stale_after_s``).
-
-    Called when a worker starts. Jobs advance ``updated_at`` with every batch, so a live job on
-    another worker is never picked up; a resumed job continues at its ``next_index``.
-    """
-    from datetime import timedelta
-
-    from apps.imports.tasks import import_job_run_task
-
-    cutoff = timezone.now() - timedelta(seconds=stale_after_s)
-    stale = list(
-        ImportJob.objects.filter(status=ImportJobStatus.RUNNING, updated_at__lt=cutoff).values_list("pk", flat=True)
-    )
-    for pk in stale:
-        logger.info("resuming import job %s left running by a stopped worker", pk)
-        import_job_run_task.delay(str(pk))
-    return stale
+    embedding_indexes_resume(key_ids=job.suspended_index_keys)
+    ImportJob.objects.filter(pk=job.pk).update(suspended_index_keys=[])
+    job.suspended_index_keys = []

@@ -35,11 +35,10 @@ from apps.core.models import Organisation, User
 from apps.storage.models import Folder, FolderRole, ImportJob, StorageIntegration, StorageIntegrationKind
 from apps.storage.permissions import folder_require
 from apps.imports.services.imports import import_job_create_from_data
-from apps.storage.services.integrations import integration_s3_create
+from apps.storage.services.integrations import UPLOAD_PREFIX, integration_s3_create
 
 logger = logging.getLogger(__name__)
 
-UPLOAD_PREFIX = "uploads"
 STORAGE_INTEGRATION_NAME = "Loupe storage"  # the S3 integration uploads in S3 media storage are read through
 FILENAME_MAX = 150  # characters of the stored name; the item's title keeps the same name
 SNIFF_BYTES = 512  # enough for every signature below (DICOM's "DICM" sits at offset 128)

@@ -6,7 +6,6 @@ services); a refused submit a field-keyed 400.
 
 from __future__ import annotations
 
-import uuid as uuid_module
 from urllib.parse import urlencode
 
 from django.http import Http404
@@ -18,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from apps.core.api.helpers import pk_or_404
 from apps.metadata.api.views import request_organisation_of
 from apps.metadata.models_jobs import MetadataJob, MetadataJobError, MetadataJobMatch, MetadataJobMode
 from apps.metadata.services import jobs as job_services
@@ -68,13 +68,6 @@ class MetadataJobUploadSerializer(serializers.Serializer):
                                    help_text="empty: the file's own, else merge")
     match = serializers.ChoiceField(choices=MetadataJobMatch.choices, required=False, allow_blank=True, default="",
                                     help_text="empty: the file's own (CSV header, JSON match), else uuid")
-
-
-def _pk_or_404(value) -> uuid_module.UUID:
-    try:
-        return uuid_module.UUID(str(value))
-    except ValueError as exc:
-        raise Http404("No such metadata job.") from exc
 
 
 def _errors_page_options(request) -> tuple[int, int]:
@@ -149,7 +142,7 @@ class MetadataJobViewSet(viewsets.GenericViewSet):
 
     def _job(self, request, pk) -> MetadataJob:
         job = (MetadataJob.objects.visible_to(request.user).select_related("folder")
-               .filter(pk=_pk_or_404(pk)).first())
+               .filter(pk=pk_or_404(pk, "No such metadata job.")).first())
         if job is None:
             raise Http404("No such metadata job.")
         return job

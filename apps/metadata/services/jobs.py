@@ -11,7 +11,9 @@ Why it is shaped like this (the import engine's pattern, ``apps.imports.services
   valid rows with ``items_metadata_bulk_write`` (history, key frames and embeddings included), and commits
   that together with the job's ``next_index`` and counters, under a row lock on the job. A worker
   killed anywhere resumes at ``next_index`` without applying a row twice, and a second runner of
-  the same job (a redelivered task) skips what the first one committed.
+  the same job (a redelivered task) skips what the first one committed. Lease, heartbeat, sweep and
+  ERROR-on-exception come from ``apps.core.jobs``. A chunk the database refuses as a whole is applied
+  again row by row in savepoints: the row at fault is recorded failed with the reason.
 
 File formats (``docs``: spec/metadata.md, "Bulk ... Larger batches go through a job"):
 * JSON ``{"mode": "merge"|"replace", "match": "uuid"|"url"|"title", "items": {"<key>": {...}}}``;
@@ -43,7 +45,9 @@ from django.utils import timezone
 
 from apps.core.errors import ServiceValidationError
 from apps.core.heap import heap_frozen
-from apps.core.jobs import job_cancel_request
+from apps.core.jobs import (
+    JobLeaseLost, db_text, error_reason, job_cancel_request, job_lease_check, job_run,
+)
 from apps.core.models import OrganisationMember, OrganisationRole
 from apps.metadata.models_jobs import (
     MetadataJob, MetadataJobError, MetadataJobFormat, MetadataJobMatch, MetadataJobMode, MetadataJobStatus,
@@ -196,16 +200,17 @@ def _scope(job: MetadataJob) -> _Scope:
 
 
 def metadata_job_run(*, job_id) -> MetadataJob | None:
-    """Run (or resume) a job to its end. Safe to call again at any point; a finished job is left alone."""
-    job = MetadataJob.objects.select_related("folder", "created_by").filter(pk=job_id).first()
-    if job is None:
-        logger.warning("metadata job %s is gone; nothing to do", job_id)
-        return None
-    if job.is_finished:
-        return job
-    MetadataJob.objects.filter(pk=job.pk).update(
-        status=MetadataJobStatus.RUNNING, started_at=job.started_at or timezone.now(), updated_at=timezone.now()
-    )
+    """Run (or resume) a job to its end and return it; None when it is gone.
+
+    Safe to call again at any point: a finished job, or one another run holds, is left alone
+    (``apps.core.jobs.job_run``: lease, heartbeat, and ERROR with the reason on any exception).
+    """
+    return job_run(model=MetadataJob, pk=job_id, work=_metadata_job_work)
+
+
+def _metadata_job_work(claimed: MetadataJob, owner: str) -> tuple[str, str]:
+    job = MetadataJob.objects.select_related("folder", "created_by").get(pk=claimed.pk)
+    job.lease_owner = owner
     try:
         facts = file_scan(job)
         _settle_options(job, facts)
@@ -213,10 +218,10 @@ def metadata_job_run(*, job_id) -> MetadataJob | None:
         with job.source.open("rb") as handle, heap_frozen():
             finished = _run_chunks(job, file_rows(handle, job, facts), scope)
     except MetadataFileError as exc:
-        return _finish(job, MetadataJobStatus.ERROR, str(exc))
+        return MetadataJobStatus.ERROR, str(exc)
     except (PermissionDenied, Http404) as exc:
-        return _finish(job, MetadataJobStatus.ERROR, f"Stopped: {exc}")
-    return _finish(job, MetadataJobStatus.DONE if finished else MetadataJobStatus.CANCELLED, "")
+        return MetadataJobStatus.ERROR, f"Stopped: {exc}"
+    return (MetadataJobStatus.DONE if finished else MetadataJobStatus.CANCELLED), ""
 
 
 def _run_chunks(job: MetadataJob, rows, scope: _Scope) -> bool:
@@ -236,33 +241,65 @@ def _write_chunk(job: MetadataJob, chunk: list[FileRow], scope: _Scope) -> bool:
     """Apply one chunk atomically with the job's progress; False when the job was cancelled.
 
     Rows below the committed ``next_index`` (applied by another runner of the same job) are skipped.
+    A chunk that fails as a whole (a value the database refuses) is applied again row by row, each
+    in its own savepoint: the rows at fault are recorded failed with the reason, the others applied,
+    so that no job loops on a poison row.
     """
+    try:
+        return _write_rows(job, chunk, scope, one_by_one=False)
+    except (JobLeaseLost, PermissionDenied, Http404):
+        raise
+    except Exception as exc:  # noqa: BLE001 - isolate the row at fault, below
+        logger.warning("metadata job %s: a chunk failed (%s); applying it row by row", job.pk, error_reason(exc))
+        return _write_rows(job, chunk, scope, one_by_one=True)
+
+
+def _write_rows(job: MetadataJob, chunk: list[FileRow], scope: _Scope, *, one_by_one: bool) -> bool:
     with transaction.atomic():
         # Not waiting for the WAL flush is safe: a chunk lost in a crash loses its job progress with
         # it (same transaction), so the resumed job applies it again; nothing is half-applied.
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
-        locked = (MetadataJob.objects.select_for_update().only("next_index", "cancel_requested")
+        locked = (MetadataJob.objects.select_for_update().only("next_index", "cancel_requested", "lease_owner")
                   .filter(pk=job.pk).first())
         if locked is None or locked.cancel_requested:
             return False
+        job_lease_check(locked, job.lease_owner)
         rows = [row for row in chunk if row.index >= locked.next_index]
         if not rows:
             return True
         errors: dict[int, str] = {row.index: row.error for row in rows if row.error}
-        targets = _resolve(rows, scope, errors)
-        writes = _valid_writes(rows, targets, scope, errors)
-        done = _apply(job, writes, errors)
+        if one_by_one:
+            done = sum(_apply_row_alone(job, row, scope, errors) for row in rows if row.index not in errors)
+        else:
+            targets = _resolve(rows, scope, errors)
+            done = _apply(job, _valid_writes(rows, targets, scope, errors), errors)
         MetadataJobError.objects.bulk_create(
-            [MetadataJobError(job_id=job.pk, row=row.index + 1, location=row.location[:512], key=row.key[:1024],
-                              reason=errors[row.index]) for row in rows if row.index in errors],
+            [MetadataJobError(job_id=job.pk, row=row.index + 1, location=db_text(row.location, 512),
+                              key=db_text(row.key, 1024), reason=db_text(errors[row.index]))
+             for row in rows if row.index in errors],
             ignore_conflicts=True,
         )
+        now = timezone.now()
         MetadataJob.objects.filter(pk=job.pk).update(
             next_index=rows[-1].index + 1, done=F("done") + done, failed=F("failed") + len(errors),
-            updated_at=timezone.now(),
+            heartbeat_at=now, updated_at=now,
         )
     return True
+
+
+def _apply_row_alone(job: MetadataJob, row: FileRow, scope: _Scope, errors: dict[int, str]) -> int:
+    """Resolve, validate and write one row in its own savepoint; 1 when it was applied."""
+    try:
+        with transaction.atomic():
+            targets = _resolve([row], scope, errors)
+            return _apply(job, _valid_writes([row], targets, scope, errors), errors)
+    except (JobLeaseLost, PermissionDenied, Http404):
+        raise
+    except Exception as exc:  # noqa: BLE001 - this row is the poison: record it and go on
+        errors[row.index] = f"Loupe could not apply this row: {error_reason(exc)}"
+        logger.warning("metadata job %s: row %s refused: %s", job.pk, row.index + 1, errors[row.index])
+        return 0
 
 
 def _urls_key(url: str) -> str:
@@ -424,33 +461,3 @@ def _apply_round(job: MetadataJob, pairs: list[tuple[FileRow, MetadataWrite]], e
         except (PermissionDenied, Http404) as exc:
             errors[row.index] = str(exc)
     return done
-
-
-def _finish(job: MetadataJob, status: str, error: str) -> MetadataJob | None:
-    updated = MetadataJob.objects.filter(pk=job.pk).update(
-        status=status, error=error, finished_at=timezone.now(), updated_at=timezone.now()
-    )
-    if not updated:
-        logger.warning("metadata job %s was deleted while it ran", job.pk)
-        return None
-    job.refresh_from_db()
-    return job
-
-
-def metadata_jobs_resume_stale(*, stale_after_s: float) -> list:
-    """Re-queue jobs left RUNNING by a worker that died (no progress for ``stale_after_s``).
-
-    Called when a worker starts. A running job advances ``updated_at`` with every chunk, so a live
-    job on another worker is not picked up; a resumed job continues at its ``next_index``.
-    """
-    from datetime import timedelta
-
-    from apps.metadata.tasks import metadata_job_run_task
-
-    cutoff = timezone.now() - timedelta(seconds=stale_after_s)
-    stale = list(MetadataJob.objects.filter(status=MetadataJobStatus.RUNNING, updated_at__lt=cutoff)
-                 .values_list("pk", flat=True))
-    for pk in stale:
-        logger.info("resuming metadata job %s left running by a stopped worker", pk)
-        metadata_job_run_task.delay(str(pk))
-    return stale

@@ -4,24 +4,38 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
+from django.db.models.functions import Coalesce
 
-from apps.core.jobs import JobStatus
+from apps.core.jobs import Job, JobStatus
 from apps.core.models import Organisation, UUIDModel
 from apps.storage.models.folders import Folder
 from apps.storage.models.integrations import StorageIntegration
 
 
 ImportJobStatus = JobStatus  # the lifecycle every Loupe job shares (apps.core.jobs)
+PROBE_STAGE = "probe"
 
 
-class ImportJob(UUIDModel):
-    """The state of one import, enough to resume it after a worker dies.
+class ImportJobQuerySet(models.QuerySet):
+    def with_counts(self):
+        """Jobs with their probe failures counted in the same query (``probe_failed`` without a query each)."""
+        probe_errors = (
+            ImportJobError.objects.filter(job=models.OuterRef("pk"), stage=PROBE_STAGE)
+            .order_by().values("job").annotate(n=models.Count("*")).values("n")
+        )
+        return self.annotate(probe_failed_count=Coalesce(models.Subquery(probe_errors), 0))
 
-    ``next_index`` is the file position of the first entry not yet committed; it advances in the
-    same transaction as the batch it covers, so a restarted task continues exactly where the last
-    committed batch ended. Counters: ``done`` (registered, or metadata upserted), ``skipped``
-    (duplicates), ``failed`` (entry errors, listed in ImportJobError); pending is the rest.
+
+class ImportJob(UUIDModel, Job):
+    """The state of one import, enough to resume it after a worker dies (``apps.core.jobs.Job``).
+
+    Every entry of the file is counted once, in one of: ``done`` (registered, or metadata upserted,
+    and its files readable or not read yet), ``skipped`` (duplicates), ``failed`` (refused: no item
+    was made; one ImportJobError with stage ``entry`` each), ``probe_failed`` (registered, but a file
+    of it could not be read: the item exists, one ImportJobError with stage ``probe``) and
+    ``pending`` (not reached yet); they add up to ``total``. ``registered`` is what the import
+    engine commits (done + probe_failed); the probe tasks only add their error rows, so a probe
+    failure never waits for the job's row lock.
     """
 
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
@@ -31,25 +45,16 @@ class ImportJob(UUIDModel):
     source = models.FileField(upload_to="imports/%Y/%m/")
     file_name = models.CharField(max_length=255, blank=True)
 
-    status = models.CharField(max_length=10, choices=ImportJobStatus.choices, default=ImportJobStatus.PENDING)
     skip_duplicate_urls = models.BooleanField(default=False)
     upsert_metadata = models.BooleanField(default=False)
     all_or_nothing = models.BooleanField(default=False)
-    total = models.IntegerField(null=True, blank=True)
     total_urls = models.IntegerField(null=True, blank=True)
-    next_index = models.IntegerField(default=0)
-    done = models.IntegerField(default=0)
+    registered = models.IntegerField(default=0)
     skipped = models.IntegerField(default=0)
-    failed = models.IntegerField(default=0)
-    cancel_requested = models.BooleanField(default=False)
-    error = models.TextField(blank=True, default="")
     # Embedding keys whose ANN index this job set aside for its bulk load (rebuilt when it ends).
     suspended_index_keys = models.JSONField(default=list, blank=True)
 
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    objects = ImportJobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -57,15 +62,26 @@ class ImportJob(UUIDModel):
     def __str__(self) -> str:
         return f"import {self.file_name or self.pk} into {self.folder}"
 
+    def refresh_from_db(self, *args, **kwargs):
+        self.__dict__.pop("probe_failed_count", None)  # a counted annotation would be stale now
+        super().refresh_from_db(*args, **kwargs)
+
+    @property
+    def probe_failed(self) -> int:
+        counted = getattr(self, "probe_failed_count", None)  # from ImportJobQuerySet.with_counts()
+        if counted is None:
+            counted = self.errors.filter(stage=PROBE_STAGE).count()
+        return counted
+
+    @property
+    def done(self) -> int:
+        return max(self.registered - self.probe_failed, 0)
+
     @property
     def pending(self) -> int:
         if self.total is None:
             return 0
-        return max(self.total - self.done - self.skipped - self.failed, 0)
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in ImportJobStatus.finished()
+        return max(self.total - self.registered - self.skipped - self.failed, 0)
 
 
 class ImportJobError(models.Model):
@@ -76,7 +92,7 @@ class ImportJobError(models.Model):
     pointer = models.CharField(max_length=512)
     reason = models.TextField()
     urls = models.JSONField(default=list)
-    stage = models.CharField(max_length=8, default="entry")  # entry | probe
+    stage = models.CharField(max_length=8, default="entry")  # entry | probe (PROBE_STAGE)
 
     class Meta:
         ordering = ["entry_index", "pk"]

@@ -21,6 +21,8 @@ from apps.storage.permissions import organisation_require_member
 BUILTIN_NAME = "Public URLs and local files"
 ENDPOINT_PATTERN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?(/\S*)?")
 
+UPLOAD_PREFIX = "uploads"  # where files uploaded through Loupe are kept in the default storage
+
 
 @transaction.atomic
 def integration_builtin_get_or_create(*, organisation: Organisation) -> StorageIntegration:
@@ -66,7 +68,7 @@ def _integration_s3_insert(
 
 def fetch_policy() -> FetchPolicy:
     """What server-side fetches may reach: admin-configured local roots (plus Loupe's own uploads)."""
-    roots = [*settings.LOUPE_LOCAL_ROOTS, str(Path(settings.MEDIA_ROOT) / "uploads")]
+    roots = [*settings.LOUPE_LOCAL_ROOTS, str(Path(settings.MEDIA_ROOT) / UPLOAD_PREFIX)]
     return policy_from_strings(
         local_roots=roots, allow_hosts=settings.LOUPE_FETCH_ALLOW_HOSTS,
         timeout=settings.LOUPE_FETCH_TIMEOUT_S, max_bytes=settings.LOUPE_FETCH_MAX_BYTES,

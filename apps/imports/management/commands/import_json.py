@@ -25,7 +25,7 @@ from apps.storage.services.integrations import integration_list
 def progress_line(job: ImportJob, now=None) -> str:
     """``[#####-----]  50% 5/10 | done 4, skipped 0, failed 1, pending 5 | 1,234 entries/s``."""
     return job_cli.progress_line(
-        job, processed=job.done + job.skipped + job.failed, unit="entries", now=now,
+        job, processed=job.total - job.pending if job.total is not None else 0, unit="entries", now=now,
         counts=f"done {job.done:,}, skipped {job.skipped:,}, failed {job.failed:,}, pending {job.pending:,}",
     )
 
@@ -87,7 +87,7 @@ class Command(BaseCommand):
     def _summary(self, job: ImportJob) -> None:
         self.stdout.write(
             f"Import {job.pk} {job.status}: {job.total or 0:,} entries, {job.done:,} done, {job.skipped:,} skipped, "
-            f"{job.failed:,} failed."
+            f"{job.failed:,} failed" + (f", {job.probe_failed:,} unreadable." if job.probe_failed else ".")
         )
         if not job.failed:
             return
