@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from apps.core.models import ApiToken, Organisation, OrganisationRole, PublicKey, User
+from apps.core.models import ApiToken, Organisation, OrganisationMember, OrganisationRole, PublicKey, User
 
 
 def api_token_user(*, plaintext: str) -> User | None:
@@ -31,14 +31,26 @@ def public_key_list(*, user: User) -> QuerySet[PublicKey]:
     return PublicKey.objects.filter(user=user)
 
 
+def organisation_memberships(*, user) -> QuerySet[OrganisationMember]:
+    """The organisation memberships that grant ``user`` anything right now: none for an anonymous or
+    inactive user. Every access rule starts here, so removing the row or deactivating the user ends
+    access at once, whatever path did it (page, API, admin, shell).
+
+    ``is_active`` is checked in SQL as well, so a ``user`` object read before a deactivation grants nothing.
+    """
+    if user is None or not user.is_authenticated or not user.is_active:
+        return OrganisationMember.objects.none()
+    return OrganisationMember.objects.filter(user_id=user.pk, user__is_active=True)
+
+
 def organisation_list(*, user: User) -> QuerySet[Organisation]:
-    return Organisation.objects.filter(members__user=user).distinct()
+    return Organisation.objects.filter(pk__in=organisation_memberships(user=user).values("organisation_id"))
 
 
 def organisation_admin_ids(*, user: User) -> set:
     """Organisations in which ``user`` is an admin (they see everything there)."""
     return set(
-        user.organisation_memberships.filter(role=OrganisationRole.ADMIN).values_list(
+        organisation_memberships(user=user).filter(role=OrganisationRole.ADMIN).values_list(
             "organisation_id", flat=True
         )
     )

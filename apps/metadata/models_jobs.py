@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 
 from apps.core.jobs import Job, JobStatus
 from apps.core.models import Organisation, UUIDModel
@@ -33,17 +33,18 @@ class MetadataJobQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Jobs ``user`` may follow: a folder's jobs for whoever can read the folder; organisation-wide
         jobs for their submitter and the organisation's admins."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        from apps.core.selectors import organisation_admin_ids
-        from apps.storage.models import FolderMember
+        from apps.core.models import OrganisationRole
+        from apps.core.selectors import organisation_memberships
+        from apps.storage.permissions import visible_q
 
-        member = FolderMember.objects.filter(folder_id=OuterRef("folder__root_id"), user=user)
-        return self.filter(
-            Q(organisation_id__in=organisation_admin_ids(user=user))
-            | Q(folder__isnull=False, folder__deleted_at__isnull=True) & Q(Exists(member))
-            | Q(folder__isnull=True, created_by=user)
-        )
+        memberships = organisation_memberships(user=user)
+        admin_of = memberships.filter(role=OrganisationRole.ADMIN).values("organisation_id")
+        member_of = memberships.values("organisation_id")
+        in_live_folder = Q(folder__isnull=False, folder__deleted_at__isnull=True) & visible_q(
+            user, organisation="folder__organisation_id", root="folder__root_id")
+        organisation_wide = Q(folder__isnull=True) & (
+            Q(organisation_id__in=admin_of) | Q(organisation_id__in=member_of, created_by_id=getattr(user, "pk", None)))
+        return self.filter(in_live_folder | organisation_wide)
 
 
 class MetadataJob(UUIDModel, Job):

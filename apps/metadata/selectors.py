@@ -47,12 +47,13 @@ def embedding_keys(*, organisation_id) -> QuerySet[MetadataKey]:
 
 def schema_can_edit(*, user, organisation_id) -> bool:
     """Whether ``user`` may change the organisation's schema: its admins (and superusers, for the Django admin)."""
-    from apps.core.models import OrganisationMember, OrganisationRole
+    from apps.core.models import OrganisationRole
+    from apps.core.selectors import organisation_memberships
 
     if user is None or not user.is_authenticated or not user.is_active:
         return False
     if user.is_superuser:
         return True
-    return OrganisationMember.objects.filter(
-        organisation_id=organisation_id, user=user, role=OrganisationRole.ADMIN
+    return organisation_memberships(user=user).filter(
+        organisation_id=organisation_id, role=OrganisationRole.ADMIN
     ).exists()

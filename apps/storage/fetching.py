@@ -6,7 +6,11 @@ An object URL is one of ``file:///abs/path``, ``http(s)://...``, ``s3://bucket/k
 
 URLs come from users, so every read is confined:
 
-* ``file://`` paths are resolved (symlinks, ``..``) and must stay inside ``FetchPolicy.local_roots``.
+* ``file://`` paths are resolved (symlinks, ``..``) and must stay inside ``FetchPolicy.local_roots``,
+  or inside the tenant's own part of ``FetchPolicy.tenant_root`` (Loupe's uploads: one directory per
+  organisation). The tenant root and ``FetchPolicy.private_roots`` (Loupe's own media: previews, import
+  files) are checked first: a local root that contains them (``/`` or ``/srv``) opens none of the
+  other tenants' directories and none of Loupe's own files.
 * HTTP(S) hosts are resolved and refused when any address is not public (loopback, private, link-local,
   CGNAT, metadata services, ...) unless an admin listed the host or its range in
   ``FetchPolicy.allow_hosts``. Redirects are followed by hand and every hop is vetted again, and the
@@ -31,7 +35,7 @@ import socket
 import ssl
 import stat
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -109,6 +113,12 @@ class FetchPolicy:
     max_bytes: int = 5 * 1024**3  # refuse larger bodies
     max_redirects: int = 5
     ca_bundle: str | None = None  # CA file or directory for https; None means certifi's bundle
+    # A directory whose top-level entries belong to tenants (MEDIA_ROOT/uploads): a path in it is
+    # readable only when ``tenant_owns(<its top-level entry name>)`` is true, whatever local_roots say.
+    tenant_root: Path | None = None
+    tenant_owns: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
+    # Readable only through a local root inside them (Loupe's own media: a local root of ``/`` opens none of it).
+    private_roots: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -292,17 +302,18 @@ def _short(url: str) -> str:
 
 def resolve_local_path(url: str, *, policy: FetchPolicy) -> Path:
     """Return the real path (symlinks and ``..`` resolved) of a file:// URL. Raises 'outside_roots'
-    when it is not inside one of ``policy.local_roots`` (checked before existence, so nothing is
-    revealed about files outside), 'not_found' when it is missing or not a regular file."""
+    when it is not inside one of ``policy.local_roots`` or the tenant's own part of
+    ``policy.tenant_root`` (checked before existence, so nothing is revealed about files outside:
+    another tenant's file gets the same answer as ``/etc/passwd``), 'not_found' when it is missing or
+    not a regular file."""
     parsed = parse_object_url(url)
     if parsed.kind != "file":
         raise FetchError("bad_url", f"{_short(url)} is not a file:// URL.")
-    roots = _real_roots(policy)
-    if not roots:
+    if not policy.local_roots and policy.tenant_root is None:
         raise FetchError("outside_roots", f"{_short(url)} cannot be read: no local roots are configured "
                                           "(LOUPE_LOCAL_ROOTS), so file:// URLs are turned off.")
     real = Path(os.path.realpath(parsed.path))
-    if not _inside(real, roots):
+    if not _allowed(real, policy):
         raise FetchError("outside_roots", f"{_short(url)} is outside the folders Loupe may read "
                                           "(LOUPE_LOCAL_ROOTS).")
     if not real.exists():
@@ -318,6 +329,22 @@ def _real_roots(policy: FetchPolicy) -> tuple[Path, ...]:
 
 def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
     return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+def _allowed(real: Path, policy: FetchPolicy) -> bool:
+    """Whether the resolved path ``real`` may be read: inside the tenant root only in the tenant's own
+    entry (the root itself is nobody's), elsewhere inside one of the local roots."""
+    if policy.tenant_root is not None:
+        tenant_root = Path(os.path.realpath(policy.tenant_root))
+        if _inside(real, (tenant_root,)):
+            parts = real.relative_to(tenant_root).parts
+            return bool(parts) and policy.tenant_owns is not None and policy.tenant_owns(parts[0])
+    grants = [root for root in _real_roots(policy) if _inside(real, (root,))]
+    private = [Path(os.path.realpath(root)) for root in policy.private_roots]
+    private = [root for root in private if _inside(real, (root,))]
+    # Inside a private root only a local root at least as specific grants (MEDIA_ROOT/datasets does;
+    # ``/`` does not).
+    return any(all(_inside(grant, (root,)) for root in private) for grant in grants)
 
 
 def _open_confined(url: str, policy: FetchPolicy):
@@ -336,7 +363,7 @@ def _open_confined(url: str, policy: FetchPolicy):
         raise FetchError("outside_roots", f"{_short(url)} changed while it was being opened.") from None
     try:
         opened = Path(os.readlink(f"/proc/self/fd/{fd}")) if os.path.isdir("/proc/self/fd") else real
-        if not _inside(opened, _real_roots(policy)):
+        if not _allowed(opened, policy):
             raise FetchError("outside_roots", f"{_short(url)} changed while it was being opened.")
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise FetchError("not_found", f"{_short(url)} is not a regular file.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 
 
 class FolderQuerySet(models.QuerySet):
@@ -14,15 +14,10 @@ class FolderQuerySet(models.QuerySet):
         return self.filter(deleted_at__isnull=False)
 
     def visible_to(self, user):
-        """Folders ``user`` may read: all of their admin organisations', plus trees they are members of."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        from apps.core.selectors import organisation_admin_ids
-        from apps.storage.models import FolderMember
+        """Folders ``user`` may read (``permissions.visible_q``: the one rule for folders, items and jobs)."""
+        from apps.storage.permissions import visible_q
 
-        # EXISTS rather than a join: one row per folder, and no DISTINCT over large listings.
-        member = FolderMember.objects.filter(folder_id=OuterRef("root_id"), user=user)
-        return self.filter(Q(organisation_id__in=organisation_admin_ids(user=user)) | Q(Exists(member)))
+        return self.filter(visible_q(user, organisation="organisation_id", root="root_id"))
 
     def subtree_of(self, folder):
         """``folder`` and everything below it."""
@@ -38,11 +33,7 @@ class ItemQuerySet(models.QuerySet):
         return self.filter(parent__isnull=True)
 
     def visible_to(self, user):
-        """Items in folders ``user`` may read (same rule as folders: tree membership or org admin)."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        from apps.core.selectors import organisation_admin_ids
-        from apps.storage.models import FolderMember
+        """Items in folders ``user`` may read (``permissions.visible_q``, the folders' rule)."""
+        from apps.storage.permissions import visible_q
 
-        member = FolderMember.objects.filter(folder_id=OuterRef("folder__root_id"), user=user)
-        return self.filter(Q(organisation_id__in=organisation_admin_ids(user=user)) | Q(Exists(member)))
+        return self.filter(visible_q(user, organisation="folder__organisation_id", root="folder__root_id"))

@@ -67,7 +67,10 @@ def item_trash_list(*, user) -> QuerySet[Item]:
 
 
 def import_job_get_for(*, user, pk) -> ImportJob:
-    job = ImportJob.objects.with_counts().select_related("folder", "integration", "created_by").filter(pk=pk).first()
+    """An import job by uuid for a reader of its folder; 404 when unknown, invisible or in the trash
+    (a trashed folder's jobs answer as the folder does)."""
+    job = (ImportJob.objects.with_counts().select_related("folder", "integration", "created_by")
+           .filter(pk=pk, folder__deleted_at__isnull=True).first())
     if job is None:
         raise Http404("No such import job.")
     try:

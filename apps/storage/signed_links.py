@@ -1,8 +1,10 @@
 """Time-limited links to an item's bytes that work without a login (the Encord SDK's ``signedUrl``).
 
-A link is issued only to someone who may read the item at that moment; the token (the item's uuid,
-signed with SECRET_KEY and dated) is then the permission, as an S3 presigned URL is. Tokens expire
-after ``SIGNED_LINK_MAX_AGE_S`` and stop working when the item or its folder goes to the trash.
+A link is issued only to someone who may read the item at that moment. The token (the item's uuid and,
+when the issuer passes it, the user's id, signed with SECRET_KEY and dated) is then the permission, as
+an S3 presigned URL is. Tokens expire after ``SIGNED_LINK_MAX_AGE_S`` and stop working when the item or
+its folder goes to the trash; a token that names its user also stops working the moment that user may
+no longer read the item (removed from the organisation or the folder, deactivated).
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ SALT = "loupe.storage.item-content"
 SIGNED_LINK_MAX_AGE_S = 3600
 
 
-def item_content_token(item_pk) -> str:
-    return signing.TimestampSigner(salt=SALT).sign(str(item_pk))
+def item_content_token(item_pk, user_pk=None) -> str:
+    """A token for ``item_pk``; with ``user_pk``, valid only while that user may read the item."""
+    value = str(item_pk) if user_pk is None else f"{item_pk}:{user_pk}"
+    return signing.TimestampSigner(salt=SALT).sign(value)
 
 
-def item_content_token_pk(token: str) -> uuid.UUID | None:
-    """The item uuid a token was issued for, or None when it is forged, altered or expired."""
+def item_content_token_claims(token: str) -> tuple[uuid.UUID, int | None] | None:
+    """(item uuid, user id or None) a token was issued for, or None when it is forged, altered or expired."""
     try:
-        return uuid.UUID(signing.TimestampSigner(salt=SALT).unsign(token, max_age=SIGNED_LINK_MAX_AGE_S))
+        value = signing.TimestampSigner(salt=SALT).unsign(token, max_age=SIGNED_LINK_MAX_AGE_S)
+        item_pk, _, user_pk = value.partition(":")
+        return uuid.UUID(item_pk), int(user_pk) if user_pk else None
     except (signing.BadSignature, ValueError):
         return None

@@ -212,5 +212,5 @@ def _item_grid(request, folder: Folder) -> dict:
 
 
 def trash_items(user):
-    """Trashed items shown on the trash page (one row per item)."""
-    return item_trash_list(user=user).distinct()
+    """Trashed items shown on the trash page (one row per item: visible_to filters with subqueries)."""
+    return item_trash_list(user=user)

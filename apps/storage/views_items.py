@@ -42,6 +42,7 @@ from django.utils.http import content_disposition_header, http_date, parse_http_
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from apps.core.errors import ServiceValidationError
+from apps.core.models import User
 from apps.core.pages import form_errors, htmx_redirect
 from apps.storage import hooks, selectors
 from apps.storage.fetching import FetchError, _open_confined, parse_object_url
@@ -52,9 +53,9 @@ from apps.storage.previews import _PDFIUM_LOCK
 from apps.storage.probing import ProbeError, detect_text_encoding
 from apps.storage.selectors_items import item_children, item_get_for
 from apps.storage.services import items as item_services
-from apps.storage.services.integrations import fetch_policy, s3_credentials
-from apps.storage.services.media_files import url_file_to_local
-from apps.storage.signed_links import item_content_token_pk
+from apps.storage.services.integrations import fetch_policy, s3_credentials, upload_object_foreign
+from apps.storage.services.media_files import FOREIGN_UPLOAD, url_file_to_local
+from apps.storage.signed_links import item_content_token_claims
 from apps.storage.views import form_fragment
 
 CHUNK_BYTES = 256 * 1024  # streamed content: one read per chunk, bounded memory per request
@@ -203,7 +204,7 @@ def _item_file(item: Item):
                                     "Loupe never reads it.")
     parsed = parse_object_url(item.url, s3_endpoints=_s3_endpoints(item))
     if parsed.kind == "file":
-        with _open_confined(item.url, fetch_policy()) as handle:
+        with _open_confined(item.url, fetch_policy(organisation_id=item.organisation_id)) as handle:
             yield handle
         return
     if item.file_size is not None and item.file_size > VIEW_FETCH_MAX_BYTES:
@@ -211,7 +212,8 @@ def _item_file(item: Item):
                                       f"{VIEW_FETCH_MAX_BYTES:,} bytes from remote storage.")
     with tempfile.TemporaryDirectory(prefix="loupe-view-") as directory:
         # The workers' copy rule: s3:// only with the item's own integration keys, never the server's.
-        local = url_file_to_local(url=item.url, integration=item.integration, directory=Path(directory))
+        local = url_file_to_local(url=item.url, integration=item.integration, directory=Path(directory),
+                                  organisation_id=item.organisation_id)
         with local.open("rb") as handle:
             yield handle
 
@@ -250,7 +252,7 @@ def _content_type(item: Item, path: str) -> str:
 
 def _local_content(request, item: Item):
     try:
-        handle = _open_confined(item.url, fetch_policy())
+        handle = _open_confined(item.url, fetch_policy(organisation_id=item.organisation_id))
     except FetchError as exc:
         return _refused(exc)
     stat = os.fstat(handle.fileno())
@@ -278,9 +280,15 @@ def item_content(request, pk):
 @require_safe
 def item_content_signed(request, token):
     """The same, for a time-limited link (``signed_links``): the token is the permission, so no login."""
-    pk = item_content_token_pk(token)
-    item = (Item.objects.select_related("folder", "integration")
-            .filter(pk=pk, deleted_at__isnull=True, folder__deleted_at__isnull=True).first() if pk else None)
+    claims = item_content_token_claims(token)
+    item = None
+    if claims is not None:
+        pk, user_pk = claims
+        items = Item.objects.select_related("folder", "integration").filter(
+            pk=pk, deleted_at__isnull=True, folder__deleted_at__isnull=True)
+        if user_pk is not None:  # issued to a user: only while they may still read it
+            items = items.visible_to(User.objects.filter(pk=user_pk).first())
+        item = items.first()
     if item is None:
         raise Http404("This link is invalid or has expired.")
     return _content_response(request, item)
@@ -301,6 +309,8 @@ def _content_response(request, item: Item):
                                                         "Loupe never reads it."))
         return _local_content(request, item)
     if parsed.kind == "s3" and (parsed.scheme == "s3" or s3_credentials(item.integration) is not None):
+        if upload_object_foreign(parsed, organisation_id=item.organisation_id):
+            return _refused(FetchError("outside_roots", FOREIGN_UPLOAD.format(url=item.url)))
         try:
             return HttpResponseRedirect(_presigned_url(item, parsed))
         except FetchError as exc:

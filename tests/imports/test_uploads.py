@@ -1,4 +1,4 @@
-"""Uploads: stored confined under uploads/<folder>/<uuid>/, registered by a real import job and probed
+"""Uploads: stored confined under uploads/<organisation>/<folder>/<uuid>/, registered by a real import job and probed
 by a real worker; unsupported or oversized files refuse the whole request and write nothing."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def setup(org, make_user, client):
     folder = folder_create(user=owner, name="uploads here", organisation=org)
     client.force_login(owner)
     yield {"owner": owner, "folder": folder, "client": client}
-    shutil.rmtree(Path(settings.MEDIA_ROOT) / "uploads" / str(folder.pk), ignore_errors=True)
+    shutil.rmtree(Path(settings.MEDIA_ROOT) / "uploads" / str(org.pk), ignore_errors=True)
 
 
 def multipart(files: list[tuple[str, bytes]], boundary: str = "loupe-test-boundary") -> tuple[bytes, str]:
@@ -50,7 +50,7 @@ def multipart(files: list[tuple[str, bytes]], boundary: str = "loupe-test-bounda
 
 
 def uploaded_files(folder) -> list[Path]:
-    root = Path(settings.MEDIA_ROOT) / "uploads" / str(folder.pk)
+    root = Path(settings.MEDIA_ROOT) / "uploads" / str(folder.organisation_id) / str(folder.pk)
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
@@ -73,10 +73,10 @@ def test_upload_is_stored_confined_and_probed_by_the_worker(transactional_db, ce
     assert (job.folder_id, job.created_by_id, job.file_name) == (folder.pk, setup["owner"].pk,
                                                                  "Upload: passwd.jpg, tone.wav")
     stored = uploaded_files(folder)
-    root = (Path(settings.MEDIA_ROOT) / "uploads" / str(folder.pk)).resolve()
+    root = (Path(settings.MEDIA_ROOT) / "uploads" / str(folder.organisation_id) / str(folder.pk)).resolve()
     assert sorted(p.name for p in stored) == ["passwd.jpg", "tone.wav"]
     for path in stored:
-        assert path.resolve().parent.parent == root  # uploads/<folder>/<uuid>/<name>, nothing outside
+        assert path.resolve().parent.parent == root  # uploads/<org>/<folder>/<uuid>/<name>, nothing outside
         uuid.UUID(path.parent.name)
     assert {p.name: p.read_bytes() for p in stored} == {"passwd.jpg": media["jpeg"], "tone.wav": media["wav"]}
 
@@ -98,7 +98,7 @@ def test_the_service_confines_hostile_names(db, setup, media):
     files = [ContentFile(media["jpeg"], name=name) for name in ("../../etc/passwd.jpg", "..\\..\\win.jpg",
                                                                 "/abs/.hidden.jpg", "a b/c d?.jpg")]
     job = upload_create(user=setup["owner"], folder=folder, files=files)
-    root = (Path(settings.MEDIA_ROOT) / "uploads" / str(folder.pk)).resolve()
+    root = (Path(settings.MEDIA_ROOT) / "uploads" / str(folder.organisation_id) / str(folder.pk)).resolve()
     stored = uploaded_files(folder)
     assert sorted(p.name for p in stored) == ["c_d.jpg", "hidden.jpg", "passwd.jpg", "win.jpg"]
     assert all(p.resolve().parent.parent == root for p in stored)

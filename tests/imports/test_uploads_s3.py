@@ -77,9 +77,10 @@ def test_upload_is_stored_in_the_bucket_registered_as_s3_and_probed(db, s3_stora
 
     job = upload_create(user=owner, folder=folder, files=[ContentFile(jpeg, name="photo.jpg")])
 
-    [key] = _keys(client, bucket, f"uploads/{folder.pk}/")
-    prefix, folder_part, file_uuid, name = key.split("/")
-    assert (prefix, folder_part, name) == ("uploads", str(folder.pk), "photo.jpg")
+    [key] = _keys(client, bucket, f"uploads/{folder.organisation_id}/{folder.pk}/")
+    prefix, organisation_part, folder_part, file_uuid, name = key.split("/")
+    assert (prefix, organisation_part, folder_part, name) == (
+        "uploads", str(folder.organisation_id), str(folder.pk), "photo.jpg")
     uuid.UUID(file_uuid)
     assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == jpeg
     integration = job.integration
@@ -120,7 +121,7 @@ def test_later_uploads_reuse_the_integration_and_honour_the_key_prefix(
     assert first.integration_id == second.integration_id
     integrations = StorageIntegration.objects.filter(organisation=folder.organisation, name="Loupe storage")
     assert integrations.count() == 1
-    keys = {k.rsplit("/", 1)[-1]: k for k in _keys(client, bucket, f"tenant-a/uploads/{folder.pk}/")}
+    keys = {k.rsplit("/", 1)[-1]: k for k in _keys(client, bucket, f"tenant-a/uploads/{folder.organisation_id}/{folder.pk}/")}
     assert sorted(keys) == ["a.jpg", "b.jpg"]
     assert _keys(client, bucket, "uploads/") == []
     import_job_run(job_id=first.pk)

@@ -1,12 +1,14 @@
 """Uploads: files sent through Loupe itself, stored in media storage and registered like an import.
 
 ``upload_create`` checks every file (type, size) before it writes any, stores each one under
-``uploads/<folder uuid>/<new uuid>/<safe file name>`` in Django's default storage, and registers them
+``uploads/<organisation uuid>/<folder uuid>/<new uuid>/<safe file name>`` in Django's default storage
+(uploads belong to their organisation: see ``integrations.fetch_policy``), and registers them
 through the same import job as a JSON registration (``import_job_create_from_data``), so uploads get
 the same job, counters, probing and previews. ``stored_upload_location`` decides the URLs:
 
-* local media storage: ``file://`` URLs under the built-in integration; ``MEDIA_ROOT/uploads`` is one
-  of the fetch policy's local roots (``fetch_policy()``), which is what lets the workers read them;
+* local media storage: ``file://`` URLs under the built-in integration; an organisation's fetch
+  policy (``fetch_policy(organisation_id=)``) opens ``MEDIA_ROOT/uploads/<its uuid>`` and no other
+  organisation's directory, which is what lets the workers read them and nobody else register them;
 * S3-compatible storage (``LOUPE_S3_BUCKET``): ``s3://<bucket>/<key>`` URLs under the organisation's
   "Loupe storage" integration, which carries the storage's own endpoint, region and keys.
 
@@ -35,10 +37,11 @@ from apps.core.models import Organisation, User
 from apps.storage.models import Folder, FolderRole, ImportJob, StorageIntegration, StorageIntegrationKind
 from apps.storage.permissions import folder_require
 from apps.imports.services.imports import import_job_create_from_data
-from apps.storage.services.integrations import UPLOAD_PREFIX, integration_s3_create
+from apps.storage.services.integrations import UPLOADS_DIRECTORY, integration_s3_create
 
 logger = logging.getLogger(__name__)
 
+UPLOAD_PREFIX = UPLOADS_DIRECTORY  # uploads/<organisation>/...: fetch_policy opens only the organisation's own
 STORAGE_INTEGRATION_NAME = "Loupe storage"  # the S3 integration uploads in S3 media storage are read through
 FILENAME_MAX = 150  # characters of the stored name; the item's title keeps the same name
 SNIFF_BYTES = 512  # enough for every signature below (DICOM's "DICM" sits at offset 128)
@@ -172,7 +175,7 @@ def _check_files(*, folder: Folder, files: list) -> list[_Checked]:
                 f"'{original}' is not a file type Loupe can register (supported: {SUPPORTED}). "
                 "Nothing was uploaded."
             )})
-        storage_name = f"{UPLOAD_PREFIX}/{folder.pk}/{uuid.uuid4()}/{name}"
+        storage_name = f"{UPLOAD_PREFIX}/{folder.organisation_id}/{folder.pk}/{uuid.uuid4()}/{name}"
         checked.append(_Checked(upload=upload, name=name, kind=kind, storage_name=storage_name))
     return checked
 

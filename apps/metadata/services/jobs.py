@@ -48,7 +48,8 @@ from apps.core.heap import heap_frozen
 from apps.core.jobs import (
     JobLeaseLost, db_text, error_reason, job_cancel_request, job_lease_check, job_run,
 )
-from apps.core.models import OrganisationMember, OrganisationRole
+from apps.core.models import OrganisationRole
+from apps.core.selectors import organisation_memberships
 from apps.metadata.models_jobs import (
     MetadataJob, MetadataJobError, MetadataJobFormat, MetadataJobMatch, MetadataJobMode, MetadataJobStatus,
 )
@@ -56,8 +57,8 @@ from apps.metadata.selectors import schema_for
 from apps.metadata.services.job_files import FileFacts, FileRow, MetadataFileError, file_rows, file_scan
 from apps.metadata.services.updates import MetadataWrite, items_metadata_bulk_write
 from apps.metadata.validation import metadata_size_bound, validate_metadata
-from apps.storage.models import Folder, FolderMember, FolderRole, Item
-from apps.storage.permissions import folder_require
+from apps.storage.models import Folder, FolderRole, Item
+from apps.storage.permissions import folder_grants, folder_require, organisation_require_member
 
 logger = logging.getLogger(__name__)
 
@@ -100,13 +101,10 @@ def _file_format(fileobj, file_name: str) -> str:
 
 def _require_organisation_editor(*, user, organisation) -> None:
     """Organisation-wide jobs: members who can edit at least one folder tree (admins edit them all)."""
-    member = OrganisationMember.objects.filter(organisation=organisation, user=user).first()
-    if member is None:
-        raise Http404("No such organisation.")
-    if member.role == OrganisationRole.ADMIN:
+    if organisation_require_member(user=user, organisation=organisation) == OrganisationRole.ADMIN:
         return
-    if not FolderMember.objects.filter(folder__organisation=organisation, user=user,
-                                       role__in=(FolderRole.EDITOR, FolderRole.ADMIN)).exists():
+    if not folder_grants(user=user).filter(folder__organisation=organisation,
+                                           role__in=(FolderRole.EDITOR, FolderRole.ADMIN)).exists():
         raise PermissionDenied("This needs the editor role on at least one folder of the organisation.")
 
 
@@ -151,9 +149,16 @@ def metadata_job_create(
 def _require_job_editor(*, user, job: MetadataJob) -> None:
     if job.folder_id is not None:
         folder_require(user=user, folder=job.folder, role=FolderRole.EDITOR)
-    elif job.created_by_id != user.pk and not OrganisationMember.objects.filter(
-            organisation_id=job.organisation_id, user=user, role=OrganisationRole.ADMIN).exists():
+        return
+    role = _organisation_role(user, job.organisation_id)
+    if role is None or (role != OrganisationRole.ADMIN and job.created_by_id != user.pk):
         raise Http404("No such metadata job.")
+
+
+def _organisation_role(user, organisation_id) -> str | None:
+    """``user``'s current role in the organisation (None once removed or deactivated)."""
+    return (organisation_memberships(user=user).filter(organisation_id=organisation_id)
+            .values_list("role", flat=True).first())
 
 
 def metadata_job_cancel(*, user, job: MetadataJob) -> MetadataJob:
@@ -190,9 +195,11 @@ def _scope(job: MetadataJob) -> _Scope:
         folders = Folder.objects.live().subtree_of(folder)
     else:
         folders = Folder.objects.live().filter(organisation_id=job.organisation_id)
-        if not OrganisationMember.objects.filter(organisation_id=job.organisation_id, user=user,
-                                                 role=OrganisationRole.ADMIN).exists():
-            roots = FolderMember.objects.filter(user=user, role__in=(FolderRole.EDITOR, FolderRole.ADMIN))
+        role = _organisation_role(user, job.organisation_id)
+        if role is None:
+            raise PermissionDenied("The user who submitted the job is no longer in the organisation.")
+        if role != OrganisationRole.ADMIN:
+            roots = folder_grants(user=user).filter(role__in=(FolderRole.EDITOR, FolderRole.ADMIN))
             folders = folders.filter(root_id__in=roots.values("folder_id"))
     folder_list = list(folders.values_list("pk", flat=True))
     return _Scope(folder_ids=set(folder_list), folder_list=folder_list,

@@ -122,8 +122,7 @@ class ItemViewSet(viewsets.GenericViewSet):
             items = self._items(request, validated(ItemsSerializer, request.data)["items"])
             batch = item_services.items_trash(user=request.user, items=items)
             return Response({"trash_batch": str(batch)})
-        # distinct(): ItemQuerySet.visible_to joins the root folder's members, one row per member.
-        trashed = selectors_items.item_trash_list(user=request.user).distinct()
+        trashed = selectors_items.item_trash_list(user=request.user)  # visible_to adds no rows (subqueries)
         page = self.paginate_queryset(trashed)
         return self.get_paginated_response(ItemSerializer(page, many=True).data)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from apps.core.models import Organisation, TimestampedModel, UUIDModel
+from apps.core.models import Organisation, OrganisationMember, TimestampedModel, UUIDModel
 from apps.storage.querysets import FolderQuerySet
 
 
@@ -78,10 +79,19 @@ class Folder(UUIDModel, TimestampedModel):
 
 
 class FolderMember(TimestampedModel):
-    """A user's role on a top-level folder (and so on everything in it)."""
+    """A user's role on a top-level folder (and so on everything in it).
+
+    A role is given within the user's membership of the folder's organisation
+    (``organisation_member``) and is deleted with it, by whatever path the membership goes (a service,
+    the admin, a shell queryset delete): someone re-added later starts with no folder roles. ``save()``
+    finds the membership; there is none for a user outside the organisation, and the row is refused.
+    """
 
     folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="members")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="folder_memberships")
+    organisation_member = models.ForeignKey(
+        OrganisationMember, on_delete=models.CASCADE, related_name="folder_roles", editable=False
+    )
     role = models.CharField(max_length=16, choices=FolderRole.choices)
 
     class Meta:
@@ -89,3 +99,20 @@ class FolderMember(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.user} on {self.folder} ({self.role})"
+
+    def clean(self) -> None:
+        if self.organisation_member_id is None and self._membership() is None:
+            raise ValidationError({"user": "That user is not in this folder's organisation."})
+
+    def save(self, *args, **kwargs):
+        if self.organisation_member_id is None:
+            membership = self._membership()
+            if membership is None:
+                raise ValidationError({"user": "That user is not in this folder's organisation."})
+            self.organisation_member = membership
+        super().save(*args, **kwargs)
+
+    def _membership(self) -> OrganisationMember | None:
+        if self.folder_id is None or self.user_id is None:
+            return None
+        return OrganisationMember.objects.filter(organisation_id=self.folder.organisation_id, user_id=self.user_id).first()

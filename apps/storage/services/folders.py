@@ -150,7 +150,7 @@ def folder_move(*, user: User, folder: Folder, new_parent: Folder | None) -> Fol
         FolderMember.objects.filter(folder=folder).delete()
     elif not was_top_level and new_parent is None:
         FolderMember.objects.bulk_create(
-            [FolderMember(folder=folder, user_id=m.user_id, role=m.role)
+            [FolderMember(folder=folder, user_id=m.user_id, role=m.role, organisation_member_id=m.organisation_member_id)
              for m in FolderMember.objects.filter(folder_id=old_root_id)],
             ignore_conflicts=True,
         )

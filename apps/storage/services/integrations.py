@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import posixpath
+import re
+import uuid
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-import re
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -14,14 +18,12 @@ from django.db.models import QuerySet
 from apps.core.crypto import decrypt, encrypt
 from apps.core.errors import ServiceValidationError
 from apps.core.models import Organisation, OrganisationRole, User
-from apps.storage.fetching import FetchPolicy, S3Credentials, policy_from_strings
+from apps.storage.fetching import FetchPolicy, ParsedUrl, S3Credentials, policy_from_strings
 from apps.storage.models import StorageIntegration, StorageIntegrationKind
 from apps.storage.permissions import organisation_require_member
 
 BUILTIN_NAME = "Public URLs and local files"
 ENDPOINT_PATTERN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?(/\S*)?")
-
-UPLOAD_PREFIX = "uploads"  # where files uploaded through Loupe are kept in the default storage
 
 
 @transaction.atomic
@@ -66,13 +68,68 @@ def _integration_s3_insert(
     )
 
 
-def fetch_policy() -> FetchPolicy:
-    """What server-side fetches may reach: admin-configured local roots (plus Loupe's own uploads)."""
-    roots = [*settings.LOUPE_LOCAL_ROOTS, str(Path(settings.MEDIA_ROOT) / UPLOAD_PREFIX)]
-    return policy_from_strings(
-        local_roots=roots, allow_hosts=settings.LOUPE_FETCH_ALLOW_HOSTS,
+UPLOADS_DIRECTORY = "uploads"  # under MEDIA_ROOT: one directory per organisation (see uploads.py)
+
+
+def fetch_policy(*, organisation_id) -> FetchPolicy:
+    """What server-side fetches for an item of ``organisation_id`` may reach: the admin-configured
+    local roots, and of Loupe's own media (MEDIA_ROOT) only the organisation's uploads
+    (``upload_directory_owned``): never another organisation's uploads, previews or import files.
+
+    The resolved path is what counts, whatever the URL says (``..``, symlinks, percent-encoding,
+    doubled slashes), and it holds even when a local root contains MEDIA_ROOT.
+    """
+    policy = policy_from_strings(
+        local_roots=settings.LOUPE_LOCAL_ROOTS, allow_hosts=settings.LOUPE_FETCH_ALLOW_HOSTS,
         timeout=settings.LOUPE_FETCH_TIMEOUT_S, max_bytes=settings.LOUPE_FETCH_MAX_BYTES,
     )
+    return dataclasses.replace(
+        policy, tenant_root=Path(settings.MEDIA_ROOT) / UPLOADS_DIRECTORY,
+        tenant_owns=functools.partial(upload_directory_owned, organisation_id=organisation_id),
+        private_roots=(Path(settings.MEDIA_ROOT),),
+    )
+
+
+def upload_object_foreign(parsed: ParsedUrl, *, organisation_id) -> bool:
+    """Whether an S3 object URL names Loupe's own S3 media storage (the bucket, under its ``location``)
+    anywhere but the organisation's uploads (``<location>/uploads/<organisation uuid>/...``): another
+    organisation's uploads, previews or import files. Every organisation's "Loupe storage" integration
+    carries the same keys, so the key itself decides. The key is also checked with dot segments and
+    doubled slashes collapsed, in case an S3-compatible server normalises them."""
+    from django.core.files.storage import default_storage
+    from storages.backends.s3 import S3Storage
+    from storages.utils import safe_join
+
+    storage = default_storage
+    if parsed.kind != "s3" or not isinstance(storage, S3Storage):  # isinstance sees the lazy object's class
+        return False
+    if (parsed.bucket or "").lower() != storage.bucket_name.lower():
+        return False
+    media = storage.location.strip("/") + "/" if storage.location.strip("/") else ""
+    uploads = safe_join(storage.location, UPLOADS_DIRECTORY) + "/"
+    key = parsed.key or ""
+    for candidate in {key, re.sub("/{2,}", "/", posixpath.normpath("/" + key)).lstrip("/")}:
+        if not candidate.startswith(media):
+            continue  # the bucket's other objects are not Loupe's media
+        owner = candidate[len(uploads):].split("/", 1)[0] if candidate.startswith(uploads) else ""
+        if not upload_directory_owned(owner, organisation_id=organisation_id):
+            return True
+    return False
+
+
+def upload_directory_owned(name: str, *, organisation_id) -> bool:
+    """Whether ``MEDIA_ROOT/uploads/<name>`` belongs to the organisation: its own ``<organisation uuid>``
+    directory, or (uploads stored before they were filed by organisation) the ``<folder uuid>``
+    directory of one of its folders. Only the canonical uuid spelling names a directory."""
+    try:
+        canonical = str(uuid.UUID(name)) == name
+    except ValueError:
+        return False
+    if not canonical or organisation_id is None:
+        return False
+    from apps.storage.models import Folder
+
+    return name == str(organisation_id) or Folder.objects.filter(pk=name, organisation_id=organisation_id).exists()
 
 
 def s3_credentials(integration: StorageIntegration | None) -> S3Credentials | None:

@@ -10,7 +10,7 @@ This module owns the rules every such copy must follow:
   with. ``fetch_to_file`` treats missing credentials as "use boto3's defaults" (the worker's
   environment or instance role), which would let any user read any bucket the server can; so a
   missing or non-S3 integration, or one without keys, is refused here before anything is sent.
-* Every other URL goes through the same ``fetch_policy()`` (local roots, address checks, size cap)
+* Every other URL goes through the same ``fetch_policy()`` (local roots, the organisation's own uploads, address checks, size cap)
   as any server-side fetch.
 
 Storage names are fixed per item (``previews/<uuid>/<name>``, ``renders/<uuid>.mp4``) and written
@@ -28,8 +28,9 @@ from django.core.files.storage import default_storage
 
 from apps.storage.fetching import FetchError, fetch_to_file, parse_object_url
 from apps.storage.models import StorageIntegration, StorageIntegrationKind
-from apps.storage.services.integrations import fetch_policy, s3_credentials
+from apps.storage.services.integrations import fetch_policy, s3_credentials, upload_object_foreign
 
+FOREIGN_UPLOAD = "{url} is outside the storage this organisation may read."
 PREVIEW_PREFIX = "previews"
 RENDER_PREFIX = "renders"
 URL_SHOWN_CHARS = 200  # as fetching shortens URLs in its messages
@@ -37,8 +38,10 @@ LOCAL_NAME_MAX = 120  # characters of the original file name kept for the local 
 _UNSAFE_NAME_CHARS = re.compile(r"[^\w.\- ]+")
 
 
-def url_file_to_local(*, url: str, integration: StorageIntegration | None, directory: Path) -> Path:
-    """Copy the object at ``url`` into ``directory`` and return the local path.
+def url_file_to_local(*, url: str, integration: StorageIntegration | None, directory: Path,
+                      organisation_id) -> Path:
+    """Copy the object at ``url`` (an item of ``organisation_id``) into ``directory`` and return the
+    local path. Only that organisation's uploads can be read (``fetch_policy``).
 
     The local file keeps the URL's file name (made safe), because decoders name the file in their
     error messages and guess some MIME types from the suffix. Raises ``FetchError`` with a sentence
@@ -53,8 +56,10 @@ def url_file_to_local(*, url: str, integration: StorageIntegration | None, direc
     # The same test as fetching._uses_s3_api: s3:// always, S3 HTTPS URLs only when an integration is given.
     if parsed.kind == "s3" and (parsed.scheme == "s3" or credentials is not None):
         _require_s3_keys(url, integration)
+    if upload_object_foreign(parsed, organisation_id=organisation_id):
+        raise FetchError("outside_roots", FOREIGN_UPLOAD.format(url=_shown(url)))
     dest = Path(directory) / local_file_name(url)
-    fetch_to_file(url, dest=dest, policy=fetch_policy(), s3=credentials)
+    fetch_to_file(url, dest=dest, policy=fetch_policy(organisation_id=organisation_id), s3=credentials)
     return dest
 
 

@@ -93,7 +93,8 @@ def item_probe(*, item_id) -> Item | None:
         with tempfile.TemporaryDirectory(prefix="loupe-probe-") as directory:
             workdir = Path(directory)
             try:
-                local = url_file_to_local(url=item.url, integration=item.integration, directory=workdir)
+                local = url_file_to_local(url=item.url, integration=item.integration, directory=workdir,
+                                          organisation_id=item.organisation_id)
                 facts = probe_file(local, kind=kind)
             except (FetchError, ProbeError) as exc:
                 _item_fail(item, reason=str(exc))
@@ -338,7 +339,8 @@ def _image_sequence_build(parent: Item, info: dict) -> Item | None:
     with tempfile.TemporaryDirectory(prefix="loupe-sequence-") as directory:
         workdir = Path(directory)
         rendered = workdir / "render.mp4"
-        sources = _FetchedImages(child_ids, integration=parent.integration, directory=workdir / "images")
+        sources = _FetchedImages(child_ids, integration=parent.integration, directory=workdir / "images",
+                                 organisation_id=parent.organisation_id)
         try:
             result = render_image_sequence(sources=sources, dest=rendered)
         except SequenceError as exc:
@@ -370,9 +372,11 @@ class _FetchedImages(Sequence):
     position, like an undecodable image does.
     """
 
-    def __init__(self, child_ids: list, *, integration: StorageIntegration | None, directory: Path) -> None:
+    def __init__(self, child_ids: list, *, integration: StorageIntegration | None, directory: Path,
+                 organisation_id) -> None:
         self.child_ids = child_ids
         self.integration = integration
+        self.organisation_id = organisation_id
         self.directory = directory
         self._fetched: dict[int, Path] = {}
         self._urls: dict[int, str] = {}
@@ -409,7 +413,8 @@ class _FetchedImages(Sequence):
             directory = self.directory / f"{position:05d}"
             directory.mkdir(parents=True, exist_ok=True)
             try:
-                local = url_file_to_local(url=url, integration=self.integration, directory=directory)
+                local = url_file_to_local(url=url, integration=self.integration, directory=directory,
+                                          organisation_id=self.organisation_id)
             except FetchError as exc:
                 reason = f"image at position {position} ({local_file_name(url)}): {exc}"
                 raise SequenceError(reason, position=position) from exc
