@@ -80,3 +80,14 @@ def test_the_checker_sees_lazy_and_upward_imports(tmp_path):
         "apps/core/x.py:2 imports apps.storage.models", "apps/core/x.py:3 imports apps.metadata",
     ]
     assert private_imports_across_apps(tmp_path) == ["apps/core/x.py:3 imports apps.metadata._rules"]
+
+
+def test_every_storage_hook_is_filled_by_an_app_above_storage():
+    """Storage's defaults are for storage alone; in Loupe each hook is the upper app's real function."""
+    from apps.storage import hooks
+
+    assert {name: f"{fn.__module__}.{fn.__name__}" for name, fn in sorted(hooks._registered.items())} == {
+        "import_file_entry_counts": "apps.imports.apps._entry_counts",
+        "item_page_metadata_context": "apps.metadata.apps._item_page_metadata_context",
+        "items_full_metadata": "apps.metadata.apps._items_full_metadata",
+    }
