@@ -25,10 +25,12 @@ from operator import or_
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
+
+from apps.core.json_input import json_loads
 
 TOKEN_MAX_LENGTH = 4096  # a token longer than any this server issues is refused before it is decoded
 
@@ -112,7 +114,7 @@ def _decode(token: str, model, fields: list[tuple[str, bool]]) -> tuple[bool, li
     if len(token) > TOKEN_MAX_LENGTH:
         raise PageTokenError("page token too long")
     try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        raw = json_loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))  # no NUL, no 1e999
         direction, signature, *values = raw
     except (ValueError, TypeError, binascii.Error) as exc:
         raise PageTokenError("not a page token") from exc
@@ -170,11 +172,14 @@ class CursorPage(BasePagination):
         return self.page.rows
 
     def _page_size(self, request) -> int:
-        try:
-            size = int(request.query_params[self.page_size_query_param])
-        except (KeyError, ValueError):
+        """``page_size`` as asked (at most ``max_page_size``); one that is not a whole number from 1 is a
+        400 rather than silently the default, so a typo does not look like a short listing."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
             return self.page_size
-        return min(size, self.max_page_size) if size > 0 else self.page_size
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18) or int(raw) < 1:
+            raise ValidationError({self.page_size_query_param: [f"A whole number from 1, not {raw[:40]!r}."]})
+        return min(int(raw), self.max_page_size)
 
     def _link(self, token: str | None) -> str | None:
         if token is None:

@@ -50,7 +50,7 @@ def validated(serializer_class, data) -> dict:
 def request_organisation(user, requested=None):
     """The organisation ``requested`` names among ``user``'s, else their only one (field-keyed 400s)."""
     organisations = organisation_list(user=user)
-    if requested:
+    if requested is not None:  # "" names no organisation: refused, not read as "mine"
         try:
             organisation = organisations.filter(pk=uuid.UUID(str(requested))).first()
         except ValueError:

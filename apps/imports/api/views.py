@@ -17,12 +17,13 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError, ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from apps.core.api.helpers import FOLDER_PARAMETER, UUID_PARAMETER, UUID_REGEX, pk_or_404, same_404, validated
 from apps.core.pagination import CursorPage
+from apps.core.parsers import StrictJSONParser
 from apps.imports.api.serializers import (
     ImportJobErrorSerializer, ImportJobSerializer, ImportOptionsSerializer, ImportUploadSerializer,
     import_data_refusal,
@@ -52,7 +53,7 @@ class FolderImportViewSet(viewsets.GenericViewSet):
 
     queryset = ImportJob.objects.none()
     serializer_class = ImportJobSerializer
-    parser_classes = [MultiPartParser, JSONParser]
+    parser_classes = [MultiPartParser, StrictJSONParser]
 
     @extend_schema(responses=ImportJobSerializer(many=True))
     def list(self, request, folder_uuid=None):

@@ -165,7 +165,7 @@ class IntegrationViewSet(viewsets.GenericViewSet):
     def list(self, request):
         organisations = organisation_list(user=request.user)
         wanted = request.query_params.get("organisation")
-        if wanted:
+        if wanted is not None:  # "" names no organisation (404), rather than all of them
             organisations = organisations.filter(pk=pk_or_404(wanted, "No such organisation."))
         integrations = integration_list_for_user(user=request.user, organisations=organisations)
         return Response(IntegrationSerializer(integrations, many=True).data)
