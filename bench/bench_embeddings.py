@@ -109,7 +109,7 @@ def run(items: int, size: int, workers: int) -> dict:
     from apps.metadata.services.schema import schema_key_add
     from apps.storage.models import ImportJob
     from apps.storage.services.folders import folder_create
-    from apps.storage.services.imports import import_job_create
+    from apps.imports.services.imports import import_job_create
     from config.celery import app
 
     org = organisation_default_get_or_create()

@@ -80,7 +80,7 @@ def _submit_all(dataset: Path) -> list[str]:
     from apps.core.models import User
     from apps.core.services import organisation_default_get_or_create
     from apps.storage.services.folders import folder_create
-    from apps.storage.services.imports import import_job_create
+    from apps.imports.services.imports import import_job_create
     from apps.storage.services.integrations import integration_s3_create
 
     org = organisation_default_get_or_create()

@@ -81,7 +81,7 @@ def _load(dataset: Path) -> dict:
     from apps.metadata.services.schema import schema_save
     from apps.storage.models import ImportJob, ImportJobStatus
     from apps.storage.services.folders import folder_create
-    from apps.storage.services.imports import import_job_run
+    from apps.imports.services.imports import import_job_run
     from apps.storage.services.integrations import integration_s3_create
 
     org = organisation_default_get_or_create()

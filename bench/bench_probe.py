@@ -60,7 +60,7 @@ def main() -> None:
     from apps.core.services import organisation_default_get_or_create
     from apps.storage.models import Item, ItemStatus
     from apps.storage.services.folders import folder_create
-    from apps.storage.services.imports import import_job_create_from_data, import_job_run
+    from apps.imports.services.imports import import_job_create_from_data, import_job_run
     from apps.storage.services.processing import item_probe
 
     paths = _make_media(args.images, args.videos)

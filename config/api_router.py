@@ -3,16 +3,15 @@
 from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
+from apps.core.api.helpers import UUID_REGEX
 from apps.core.api.views import ApiTokenViewSet, OrganisationViewSet, PublicKeyViewSet
+from apps.imports.api.views import IMPORT_ERRORS_CSV_RENDERERS, FolderImportViewSet, ImportJobViewSet
 from apps.metadata.api.items import (
     ItemFramesView, ItemMetadataHistoryView, ItemMetadataView, MetadataBulkView, MetadataChangeRevertView,
 )
 from apps.metadata.api.jobs import MetadataJobViewSet
 from apps.metadata.api.views import SchemaKeyViewSet, SchemaView
-from apps.storage.api.items import (
-    IMPORT_ERRORS_CSV_RENDERERS, UUID_REGEX, FolderImportViewSet, FolderItemViewSet, ImportJobViewSet,
-    IntegrationViewSet, ItemViewSet,
-)
+from apps.storage.api.items import FolderItemViewSet, IntegrationViewSet, ItemViewSet
 from apps.storage.api.views import FolderViewSet
 
 router = DefaultRouter(trailing_slash=False)

@@ -1,17 +1,16 @@
-"""What the job-submitting management commands share: who acts, which folder, and a progress display.
+"""What the job-submitting management commands share: who acts, the exit codes, and a progress display.
 
 ``import_json`` (storage) and ``import_metadata`` (metadata) submit a job and watch it; the same
-argument rules, exit codes and progress line serve both.
+argument rules, exit codes and progress line serve both. Folder arguments are storage's
+(``apps.storage.cli``): core knows nothing of folders.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 
 from django.core.management.base import CommandError
-from django.http import Http404
 from django.utils import timezone
 
 from apps.core.models import User
@@ -55,33 +54,6 @@ def acting_organisation(user: User, name: str | None):
                   f"{user.email} belongs to several organisations; name one with --organisation "
                   f"({', '.join(names)}).")
     return organisations.get()
-
-
-def folder_argument(user: User, value: str, organisation_name: str | None):
-    """``--folder``: a folder uuid, or a path such as ``site-1/cam-2`` in the user's organisation."""
-    from apps.storage.permissions import folder_get_for
-    from apps.storage.selectors import folder_by_path
-
-    try:
-        pk = uuid.UUID(value)
-    except ValueError:
-        pk = None
-    if pk is not None:
-        try:
-            return folder_get_for(user=user, pk=pk)
-        except Http404:
-            raise bad(f"No folder {value} that {user.email} can see.") from None
-    organisation = acting_organisation(user, organisation_name)
-    folder = folder_by_path(user=user, organisation=organisation, path=value)
-    if folder is None:
-        raise bad(f"No folder at path '{value}' in {organisation.name} that {user.email} can see.")
-    return folder
-
-
-def folder_path(folder) -> str:
-    from apps.storage.selectors import folder_breadcrumbs
-
-    return "/".join(f.name for f in folder_breadcrumbs(folder=folder))
 
 
 def progress_line(job, *, processed: int, counts: str, unit: str, now=None) -> str:

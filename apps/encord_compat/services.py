@@ -10,7 +10,7 @@ from apps.core.json_input import json_loads
 from apps.encord_compat.models import UploadJobOptions
 from apps.encord_compat.upload_format import UploadFormatError, data_items_to_import
 from apps.storage.models import Folder, ImportJob, StorageIntegration
-from apps.storage.services.imports import import_job_create_from_data
+from apps.imports.services.imports import import_job_create_from_data
 
 
 def upload_job_start(

@@ -1,28 +1,14 @@
 """Which frames of a video are Explorer entries: key frames from ``$encord`` and sampled frames.
 
-Pure functions (no database), shared by the metadata writers, the item page and the Explorer.
+Pure functions (no database), shared by the metadata writers, the item page and the Explorer. What a
+config or a frame key means is ``encord_rules``' (the same module that accepts or refuses them).
 """
 
 from __future__ import annotations
 
 import math
 
-DEFAULT_SAMPLING_RATE = 1.0  # samples per second when ``$encord.config`` does not say
-
-
-def encord_config(metadata: dict) -> tuple[float, str]:
-    """``(sampling_rate, keyframe_mode)`` of an item's metadata, with the spec's defaults."""
-    block = metadata.get("$encord") if isinstance(metadata, dict) else None
-    config = (block or {}).get("config") or {}
-    rate = float(config.get("sampling_rate", DEFAULT_SAMPLING_RATE))
-    return rate, config.get("keyframe_mode", "frame")
-
-
-def frame_number(key, *, mode: str, fps: float | None) -> int | None:
-    """A ``$encord.frames`` key as a frame number; seconds need the fps (None when it is unknown)."""
-    if mode == "seconds":
-        return None if not fps else int(round(float(key) * fps))
-    return int(key)
+from apps.metadata.encord_rules import DEFAULT_SAMPLING_RATE, encord_config, frame_number  # noqa: F401 (re-exported)
 
 
 def key_frames(metadata: dict, *, fps: float | None) -> dict[int, dict]:
@@ -42,8 +28,10 @@ def key_frames(metadata: dict, *, fps: float | None) -> dict[int, dict]:
             number = frame_number(key, mode=mode, fps=fps)
             if number is not None:
                 frames.setdefault(number, {})
-    for key in metadata.get("keyframes") or []:
-        frames.setdefault(int(key), {})
+    keyframes = metadata.get("keyframes")
+    for key in keyframes if isinstance(keyframes, list) else []:
+        if frame_number(key, mode="frame", fps=fps) is not None:
+            frames.setdefault(int(key), {})
     return frames
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
-import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+
+from apps.metadata import encord_rules
+from apps.metadata.encord_rules import ENCORD_KEY, KEYFRAME_MODES, LEGACY_KEYFRAMES_KEY  # noqa: F401 (re-exported)
 
 TYPES = ("boolean", "number", "datetime", "uuid", "varchar", "text", "enum", "embedding", "geospatial")
 ALIASES = {"string": "varchar", "long_string": "text"}
@@ -27,18 +28,11 @@ SCALAR_TYPES = ("boolean", "number", "datetime", "uuid", "varchar", "text")
 KEY_NAME_MAX = 255
 KEY_NAME_SEPARATORS = ("-", "_", ".", " ")
 RESERVED_KEY_NAMES = ("keyframes",)  # compared after removing the separators, case-sensitively as the SDK does
-ENCORD_KEY = "$encord"
-LEGACY_KEYFRAMES_KEY = "keyframes"
 VARCHAR_MAX_LENGTH = 8192
 ENUM_VALUES_MAX = 255
 EMBEDDING_SIZE_MAX = 4096
 METADATA_MAX_BYTES = 1024 * 1024
-KEYFRAME_MODES = ("frame", "seconds")
 ENUM_VALUES_LISTED_MAX = 10  # an error message lists an enum's values up to this many
-RENDERED_VALUE_MAX = 60  # characters of a value quoted in an error message
-
-_FRAME_NUMBER = re.compile(r"0|[1-9][0-9]*")
-_SECONDS = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -76,12 +70,21 @@ class Schema:
 
 @dataclass(frozen=True)
 class MetadataError:
-    """One refused value. ``key`` is a path for frames (``$encord.frames.120.clip``); "" is the whole object."""
+    """One refused value. ``key`` is a path for frames (``$encord.frames.120.clip``); "" is the whole object.
+
+    ``path`` is the same place as tokens (``("$encord", "frames", "120", "clip")``): exact where a key
+    name holds a ``.``; ``pointer`` is its JSON pointer relative to the metadata object.
+    """
 
     key: str
     expected: str
     value: Any
     message: str
+    path: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def pointer(self) -> str:
+        return encord_rules.json_pointer(self.path)
 
 
 class SchemaBodyError(ValueError):
@@ -166,19 +169,8 @@ def definition_errors(spec: KeySpec) -> dict[str, str]:
 # --------------------------------------------------------------------------- values
 
 
-def _render(value: Any) -> str:
-    """A value as JSON for an error message, cut short so a 4,096-number list cannot flood a response."""
-    text = json.dumps(value, ensure_ascii=False, default=repr)
-    return text if len(text) <= RENDERED_VALUE_MAX else text[: RENDERED_VALUE_MAX - 1] + "…"
-
-
-def _finite_number(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:  # an int too large for a float (the filter compiler casts to float8)
-        return False
+_render = encord_rules.render
+_finite_number = encord_rules.finite_number
 
 
 def _check_boolean(spec: KeySpec, value: Any):
@@ -298,8 +290,7 @@ def _clause(sentence: str) -> str:
     return sentence[0].lower() + sentence[1:].rstrip(".") if sentence[:1].isupper() else sentence.rstrip(".")
 
 
-def _message(path: str, expected: str, got: str) -> str:
-    return f'key "{path}": expected {expected}, got {got}'
+_message = encord_rules.key_message
 
 
 # --------------------------------------------------------------------------- metadata objects
@@ -327,7 +318,7 @@ def validate_metadata(
             f"metadata: {size} bytes of JSON, more than the limit of {max_bytes} bytes",
         )]
     errors: list[MetadataError] = []
-    return _validate_object(metadata, schema, prefix="", top_level=True, errors=errors), errors
+    return _validate_object(metadata, schema, prefix=(), top_level=True, errors=errors), errors
 
 
 def _json_size(value: Any) -> int:
@@ -377,23 +368,22 @@ def _without_number_lists(value: Any) -> tuple[Any, int]:
     return value, 0
 
 
-def _validate_object(obj: dict, schema: Schema, *, prefix: str, top_level: bool, errors: list) -> dict:
+def _validate_object(obj: dict, schema: Schema, *, prefix: tuple[str, ...], top_level: bool, errors: list) -> dict:
     normalised = {}
     for name, value in obj.items():
-        path = prefix + str(name)
         if top_level and name == ENCORD_KEY:
             normalised[name] = _validate_encord(value, schema, errors)
             continue
         if top_level and name == LEGACY_KEYFRAMES_KEY:
-            if not _frame_numbers(value):
-                errors.append(MetadataError(path, "list of frame numbers", value,
-                                            _message(path, "a list of frame numbers", _render(value))))
+            errors += [_from_rule(problem) for problem in encord_rules.keyframes_problems(value)]
             normalised[name] = value
             continue
         name_error = key_name_error(name)
         if name_error is not None:
+            tokens = (*prefix, str(name))  # built only for errors: a bulk write checks millions of keys
+            path = encord_rules.dotted(tokens)
             message = f'key "{path}": ' + _clause(name_error)
-            errors.append(MetadataError(path, "valid key name", value, message))
+            errors.append(MetadataError(path, "valid key name", value, message, tokens))
             normalised[name] = value
             continue
         spec = schema.spec(name)
@@ -402,105 +392,33 @@ def _validate_object(obj: dict, schema: Schema, *, prefix: str, top_level: bool,
             continue
         checked, problem = _check(spec, value)
         if problem is not None:
-            errors.append(MetadataError(path, spec.type, value, _message(path, *problem)))
+            tokens = (*prefix, str(name))
+            path = encord_rules.dotted(tokens)
+            errors.append(MetadataError(path, spec.type, value, _message(path, *problem), tokens))
             checked = value
         normalised[name] = checked
     return normalised
 
 
-def _frame_numbers(value: Any) -> bool:
-    return isinstance(value, list) and all(
-        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value
-    )
-
-
-def _frame_key_valid(key: Any, mode: str) -> bool:
-    """A frame key: a frame number in ``frame`` mode, a non-negative number of seconds in ``seconds`` mode."""
-    if isinstance(key, bool):
-        return False
-    if isinstance(key, int):
-        return key >= 0
-    if isinstance(key, float):
-        return mode == "seconds" and math.isfinite(key) and key >= 0
-    if isinstance(key, str):
-        return bool((_FRAME_NUMBER if mode == "frame" else _SECONDS).fullmatch(key))
-    return False
-
-
-def _refuse(errors: list, path: str, expected: str, value: Any, *, described: str = "", message: str = ""):
-    """Record an error. Default message: 'key "<path>": expected <described or expected>, got <value>'."""
-    message = message or _message(path, described or expected, _render(value))
-    errors.append(MetadataError(path, expected, value, message))
-
-
-def _unknown_keys(obj: dict, known: tuple[str, ...]) -> list[str]:
-    return [name for name in obj if name not in known]
+def _from_rule(problem: encord_rules.RuleProblem) -> MetadataError:
+    return MetadataError(encord_rules.dotted(problem.path), problem.expected, problem.value, problem.message,
+                         problem.path)
 
 
 def _validate_encord(value: Any, schema: Schema, errors: list) -> Any:
-    """The reserved ``$encord`` object: ``config`` (sampling rate, key frame mode) and ``frames``."""
-    path = ENCORD_KEY
-    if not isinstance(value, dict):
-        _refuse(errors, path, "object", value, described='an object with "config" and "frames"')
-        return value
-    normalised = dict(value)
-    for unknown in _unknown_keys(value, ("config", "frames")):
-        _refuse(errors, f"{path}.{unknown}", "config or frames", value[unknown],
-                message=f'key "{path}.{unknown}": unknown; "$encord" holds only "config" and "frames"')
-    mode = _validate_encord_config(value["config"], errors) if "config" in value else "frame"
-    if "frames" in value:
-        normalised["frames"] = _validate_frames(value["frames"], mode, schema, errors)
-    return normalised
-
-
-def _validate_encord_config(config: Any, errors: list) -> str:
-    """Check ``$encord.config``; return the key frame mode the frames are read with."""
-    path = f"{ENCORD_KEY}.config"
-    if not isinstance(config, dict):
-        _refuse(errors, path, "object", config, described="an object")
-        return "frame"
-    for unknown in _unknown_keys(config, ("sampling_rate", "keyframe_mode")):
-        _refuse(errors, f"{path}.{unknown}", "sampling_rate or keyframe_mode", config[unknown],
-                message=f'key "{path}.{unknown}": unknown; the config holds only "sampling_rate" and '
-                '"keyframe_mode"')
-    rate = config.get("sampling_rate", 1)
-    if not _finite_number(rate) or rate < 0:
-        _refuse(errors, f"{path}.sampling_rate", "number", rate,
-                described="a number of samples per second, 0 or more")
-    mode = config.get("keyframe_mode", "frame")
-    if mode not in KEYFRAME_MODES:
-        _refuse(errors, f"{path}.keyframe_mode", "frame or seconds", mode, described='"frame" or "seconds"')
-        return "frame"
-    return mode
-
-
-def _validate_frames(frames: Any, mode: str, schema: Schema, errors: list) -> Any:
-    """``$encord.frames``: a list of frame keys, or frame key → that frame's metadata (same schema)."""
-    path = f"{ENCORD_KEY}.frames"
-    what = "a frame number" if mode == "frame" else "a number of seconds"
-    if isinstance(frames, list):
-        for index, key in enumerate(frames):
-            if not _frame_key_valid(key, mode):
-                _refuse(errors, f"{path}.{index}", what, key)
-        return frames
-    if not isinstance(frames, dict):
-        _refuse(errors, path, "object or list", frames,
-                described="an object of frame metadata or a list of frames")
-        return frames
-    normalised = {}
-    for key, frame_metadata in frames.items():
-        frame_path = f"{path}.{key}"
-        if not _frame_key_valid(key, mode):
-            _refuse(errors, frame_path, what, key,
-                    message=f'key "{frame_path}": expected {what} as the frame key')
-        if not isinstance(frame_metadata, dict):
-            _refuse(errors, frame_path, "object", frame_metadata, described="an object (the frame's metadata)")
-            normalised[key] = frame_metadata
-            continue
-        normalised[key] = _validate_object(
-            frame_metadata, schema, prefix=frame_path + ".", top_level=False, errors=errors
+    """The reserved ``$encord`` object (``encord_rules``); each frame's metadata against ``schema``."""
+    problems = encord_rules.encord_problems(value)
+    frames = encord_rules.frame_metadata_objects(value)
+    # The structure's problems first (config, frame keys and shapes), then the values inside the frames.
+    errors += [_from_rule(problem) for problem in problems]
+    if not frames:
+        return value if not isinstance(value, dict) else dict(value)
+    normalised_frames = dict(value["frames"])
+    for key, frame_metadata in frames:
+        normalised_frames[key] = _validate_object(
+            frame_metadata, schema, prefix=(ENCORD_KEY, "frames", key), top_level=False, errors=errors
         )
-    return normalised
+    return {**value, "frames": normalised_frames}
 
 
 def embedding_values(metadata: dict, schema: Schema) -> dict[str, list[float]]:

@@ -12,13 +12,13 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ServiceValidationError
+from apps.core.pages import htmx_redirect
+from apps.core.pagination import PageTokenError, keyset_page
 from apps.metadata.api.items import item_frame_entries
 from apps.metadata.forms_items import MISSING, ItemMetadataForm, MetadataJsonForm, metadata_pretty, value_shown
 from apps.metadata.records import MetadataChange
@@ -28,7 +28,6 @@ from apps.metadata.services.updates import item_metadata_merge, item_metadata_re
 from apps.storage.models import FolderRole, Item, ItemType
 from apps.storage.permissions import folder_role
 from apps.storage.selectors_items import item_get_for
-from apps.storage.views import _redirect
 
 HISTORY_PAGE = 25  # changes per page of the History tab
 FRAME_ENTRIES_SHOWN = 1000  # a long video sampled once a second lists this many entries at most
@@ -75,14 +74,14 @@ def _saved(request, item: Item, change: MetadataChange | None, *, tab: str):
     else:
         keys = ", ".join(change.keys) or "no key"
         messages.success(request, f"Metadata saved ({change.action}: {keys}).")
-    return _redirect(request, _page(item, tab))
+    return htmx_redirect(request, _page(item, tab))
 
 
 def _refused(request, item: Item, partial: str, form_name: str, form, *, tab: str):
     if request.htmx:
         return _fragment(request, item, partial, {form_name: form})
     messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-    return _redirect(request, _page(item, tab))
+    return htmx_redirect(request, _page(item, tab))
 
 
 @require_POST
@@ -119,7 +118,7 @@ def item_metadata_replace_view(request, pk):
 
 @require_GET
 def item_metadata_history(request, pk):
-    """A further page of the History tab (an htmx fragment), older than ``?before=<at>,<id>``."""
+    """A further page of the History tab (an htmx fragment), older than ``?before=<page token>``."""
     item = item_get_for(user=request.user, pk=pk)
     role = folder_role(user=request.user, folder=item.folder)
     can_edit = FolderRole.rank(role) >= FolderRole.rank(FolderRole.EDITOR)
@@ -137,25 +136,23 @@ def item_metadata_revert(request, pk, change_pk):
         messages.success(request, f"Reverted the change of {change.at:%Y-%m-%d %H:%M:%S} UTC.")
     except ServiceValidationError as exc:
         messages.error(request, " ".join(m for msgs in exc.message_dict.values() for m in msgs))
-    return _redirect(request, _page(item, "history"))
+    return htmx_redirect(request, _page(item, "history"))
 
 
 # --------------------------------------------------------------------------- history and frames
 
 
 def _history_context(item: Item, *, can_edit: bool, before: str = "") -> dict:
-    changes = MetadataChange.objects.filter(item=item).select_related("user").order_by("-at", "-pk")
-    at_text, _, pk_text = before.partition(",")
-    at = parse_datetime(at_text) if at_text else None
-    if at is not None and pk_text.isdigit():
-        changes = changes.filter(Q(at__lt=at) | Q(at=at, pk__lt=int(pk_text)))
-    page = list(changes[: HISTORY_PAGE + 1])
-    more = page[HISTORY_PAGE] if len(page) > HISTORY_PAGE else None
-    page = page[:HISTORY_PAGE]
+    changes = MetadataChange.objects.filter(item=item).select_related("user")
+    try:
+        history = keyset_page(changes, ordering=("-at", "-pk"), page_size=HISTORY_PAGE, token=before or None)
+    except PageTokenError:  # a stale or tampered link: the newest changes
+        before, history = "", keyset_page(changes, ordering=("-at", "-pk"), page_size=HISTORY_PAGE)
+    page = history.rows
     return {
         "history": [_history_row(change) for change in page],
         "history_more": reverse("metadata:item-history", args=[item.pk]) + "?" + urlencode(
-            {"before": f"{page[-1].at.isoformat()},{page[-1].pk}"}) if more else "",
+            {"before": history.next_token}) if history.next_token else "",
         "history_count": MetadataChange.objects.filter(item=item).count() if not before else None,
         "can_revert": can_edit,
     }

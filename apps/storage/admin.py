@@ -85,9 +85,8 @@ class FolderAdmin(admin.ModelAdmin):
 from django import forms  # noqa: E402
 
 from apps.core.crypto import encrypt  # noqa: E402
-from apps.storage.models import ImportJob, ImportJobError, Item, StorageIntegration  # noqa: E402
+from apps.storage.models import Item, StorageIntegration  # noqa: E402
 from apps.storage.services import items as item_services  # noqa: E402
-from apps.storage.services.imports import import_job_cancel  # noqa: E402
 
 
 @admin.register(Item)
@@ -127,36 +126,6 @@ class ItemAdmin(admin.ModelAdmin):
             item_services.items_restore(user=request.user, items=items)
         except ServiceValidationError as exc:
             self.message_user(request, str(exc.message_dict), messages.ERROR)
-
-
-class ImportJobErrorInline(admin.TabularInline):
-    model = ImportJobError
-    extra = 0
-    max_num = 0
-    fields = ["entry_index", "pointer", "reason", "stage"]
-    readonly_fields = fields
-    can_delete = False
-
-
-@admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
-    list_display = ["file_name", "folder", "status", "total", "done", "skipped", "failed", "probe_failed",
-                    "created_at"]
-    list_filter = ["status"]
-    readonly_fields = [f.name for f in ImportJob._meta.fields]
-    inlines = [ImportJobErrorInline]
-    actions = ["cancel"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).with_counts()  # probe_failed without a query per row
-
-    def has_add_permission(self, request):
-        return False
-
-    @admin.action(description="Cancel selected jobs")
-    def cancel(self, request, queryset):
-        for job in queryset.select_related("folder"):
-            import_job_cancel(user=request.user, job=job)
 
 
 class StorageIntegrationForm(forms.ModelForm):

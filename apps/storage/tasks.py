@@ -5,14 +5,6 @@ from __future__ import annotations
 from celery import shared_task
 
 
-@shared_task(name="storage.import_job_run", acks_late=True)
-def import_job_run_task(job_id: str) -> None:
-    """Run or resume an import job (idempotent: a finished job is left alone)."""
-    from apps.storage.services.imports import import_job_run
-
-    import_job_run(job_id=job_id)
-
-
 @shared_task(name="storage.item_probe", acks_late=True)
 def item_probe_task(item_ids: list[str]) -> None:
     """Probe pending single-file items and make their previews (skips items no longer pending)."""

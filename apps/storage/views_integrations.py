@@ -17,8 +17,9 @@ from apps.core.errors import ServiceValidationError
 from apps.core.models import Organisation
 from apps.core.selectors import organisation_admin_ids
 from apps.storage.forms import IntegrationForm
-from apps.storage.services.integrations import integration_list_for_user, integration_s3_create_for
-from apps.storage.services.uploads import UPLOAD_PREFIX
+from apps.storage.services.integrations import (
+    UPLOADS_DIRECTORY, integration_list_for_user, integration_s3_create_for,
+)
 
 
 def _local_roots() -> list[dict]:
@@ -36,8 +37,8 @@ def _uploads_location() -> str:
     bucket = getattr(default_storage, "bucket_name", None)
     if bucket:
         location = getattr(default_storage, "location", "").strip("/")
-        return f"s3://{bucket}/{location + '/' if location else ''}{UPLOAD_PREFIX}/"
-    return str(Path(settings.MEDIA_ROOT, UPLOAD_PREFIX).resolve()) + "/"
+        return f"s3://{bucket}/{location + '/' if location else ''}{UPLOADS_DIRECTORY}/"
+    return str(Path(settings.MEDIA_ROOT, UPLOADS_DIRECTORY).resolve()) + "/"
 
 
 def _context(request, form):

@@ -43,8 +43,8 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from apps.core.errors import ServiceValidationError
 from apps.core.models import User
-from apps.metadata.views_items import item_metadata_context
-from apps.storage import selectors
+from apps.core.pages import form_errors, htmx_redirect
+from apps.storage import hooks, selectors
 from apps.storage.fetching import FetchError, _open_confined, parse_object_url
 from apps.storage.forms import ItemForm, ItemMoveForm
 from apps.storage.models import FolderRole, Item, ItemType
@@ -56,7 +56,7 @@ from apps.storage.services import items as item_services
 from apps.storage.services.integrations import fetch_policy, s3_credentials, upload_object_foreign
 from apps.storage.services.media_files import FOREIGN_UPLOAD, url_file_to_local
 from apps.storage.signed_links import item_content_token_claims
-from apps.storage.views import _form_errors, _form_fragment, _redirect
+from apps.storage.views import form_fragment
 
 CHUNK_BYTES = 256 * 1024  # streamed content: one read per chunk, bounded memory per request
 PRESIGN_SECONDS = 300  # presigned S3 URLs are for the page being viewed, not for sharing
@@ -566,7 +566,7 @@ def item_detail(request, pk):
         "can_edit": can_edit,
         "breadcrumbs": selectors.folder_breadcrumbs(folder=item.folder),
         "facts": _facts(item),
-        **item_metadata_context(request, item, can_edit=can_edit),  # metadata card, history, frame entries
+        **hooks.item_page_metadata_context(request, item, can_edit=can_edit),  # metadata card, history, frames
         "rename_form": ItemForm(initial={"name": item.name, "description": item.description}),
         "move_form": ItemMoveForm(choices=_move_choices(request, item)),
         **_viewer_context(item, children),
@@ -581,10 +581,10 @@ def item_rename(request, pk):
     if form.is_valid():
         try:
             item_services.item_update(user=request.user, item=item, **form.cleaned_data)
-            return _redirect(request, item.get_absolute_url())
+            return htmx_redirect(request, item.get_absolute_url())
         except ServiceValidationError as exc:
-            _form_errors(form, exc)
-    return _form_fragment(request, form, submit_label="Save")
+            form_errors(form, exc)
+    return form_fragment(request, form, submit_label="Save")
 
 
 @require_POST
@@ -596,10 +596,10 @@ def item_move(request, pk):
         try:
             item_services.items_move(user=request.user, items=[item], destination=destination)
             messages.success(request, f"Moved '{item.name}' to '{destination.name}'.")
-            return _redirect(request, item.get_absolute_url())
+            return htmx_redirect(request, item.get_absolute_url())
         except ServiceValidationError as exc:
-            _form_errors(form, exc)
-    return _form_fragment(request, form, submit_label="Move")
+            form_errors(form, exc)
+    return form_fragment(request, form, submit_label="Move")
 
 
 @require_POST
@@ -609,9 +609,9 @@ def item_delete(request, pk):
         item_services.items_trash(user=request.user, items=[item])
     except ServiceValidationError as exc:
         messages.error(request, " ".join(m for msgs in exc.message_dict.values() for m in msgs))
-        return _redirect(request, item.get_absolute_url())
+        return htmx_redirect(request, item.get_absolute_url())
     messages.success(request, f"'{item.name}' moved to the trash.")
-    return _redirect(request, item.folder.get_absolute_url())
+    return htmx_redirect(request, item.folder.get_absolute_url())
 
 
 @require_POST
@@ -622,4 +622,4 @@ def item_restore(request, pk):
         messages.success(request, f"'{item.name}' restored.")
     except ServiceValidationError as exc:
         messages.error(request, " ".join(m for msgs in exc.message_dict.values() for m in msgs))
-    return _redirect(request, reverse("storage:trash"))
+    return htmx_redirect(request, reverse("storage:trash"))

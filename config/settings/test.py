@@ -35,5 +35,5 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
                       "KEY_PREFIX": f"loupe-test-{TEST_RUN_ID}"}}
 DATABASES["default"]["TEST"] = {"NAME": f"test_loupe_{TEST_RUN_ID}"}  # noqa: F405
 CELERY_TASK_DEFAULT_QUEUE = f"loupe-test-{TEST_RUN_ID}"
-# Uploads in tests go to local files unless a test overrides STORAGES (tests/storage/test_uploads_s3.py).
+# Uploads in tests go to local files unless a test overrides STORAGES (tests/imports/test_uploads_s3.py).
 STORAGES = {**STORAGES, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}}  # noqa: F405

@@ -27,10 +27,10 @@ from apps.metadata.records import MetadataChange
 from apps.metadata.services.jobs import metadata_job_create
 from apps.metadata.tasks import metadata_job_run_task
 from apps.storage.models import ImportJob, Item, ItemStatus, ItemType
-from apps.storage.services import imports
+from apps.imports.services import imports
 from apps.storage.services.folders import folder_create
-from apps.storage.services.imports import import_job_create, import_job_run
-from apps.storage.tasks import import_job_run_task
+from apps.imports.services.imports import import_job_create, import_job_run
+from apps.imports.tasks import import_job_run_task
 
 JOB_TIMEOUT_S = 60
 CHECK_REASON = ('the database refused it: new row for relation "storage_item" violates check constraint '

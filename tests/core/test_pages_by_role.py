@@ -22,7 +22,7 @@ from django.urls import Resolver404, resolve
 
 from apps.storage.models import FolderRole, ImportJob, Item
 from apps.storage.services.folders import folder_create, folder_member_set, folder_trash
-from apps.storage.services.imports import import_job_run
+from apps.imports.services.imports import import_job_run
 from apps.storage.services.integrations import integration_builtin_get_or_create
 from tests.media_factory import make_jpeg
 

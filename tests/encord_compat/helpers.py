@@ -7,7 +7,7 @@ import json
 from django.core.files.base import ContentFile
 
 from apps.storage.models import ImportJob, Item
-from apps.storage.services.imports import import_job_run
+from apps.imports.services.imports import import_job_run
 from apps.storage.services.integrations import integration_builtin_get_or_create
 
 

@@ -281,7 +281,7 @@ def test_folder_grid_filters_and_loads_more(world):
 
 def test_import_job_views_check_access_and_cancel(world, make_user, client, tmp_path):
     from apps.storage.models import ImportJob
-    from apps.storage.services.imports import import_job_create
+    from apps.imports.services.imports import import_job_create
 
     owner_client = world["client"]
     job = import_job_create(user=world["owner"], folder=world["folder"], fileobj=ContentFile(b'{"images": []}'),

@@ -26,7 +26,7 @@ from pydicom.uid import RLELossless
 
 from apps.storage.models import ImportJob, ImportJobError, ImportJobStatus, Item, ItemStatus, ItemType
 from apps.storage.services.folders import folder_create
-from apps.storage.services.imports import import_job_create_from_data, import_job_run
+from apps.imports.services.imports import import_job_create_from_data, import_job_run
 from apps.storage.services.integrations import integration_builtin_get_or_create, integration_s3_create
 from apps.storage.services.processing import item_container_process, item_probe
 from tests.media_factory import (

@@ -16,7 +16,7 @@ from apps.encord_compat.services import upload_job_start
 from apps.encord_compat.views.folders import folder_for
 from apps.storage.models import FolderRole, ImportJob
 from apps.storage.selectors_items import import_job_get_for
-from apps.storage.services.imports import import_job_cancel
+from apps.imports.services.imports import import_job_cancel
 from apps.storage.services.integrations import integration_list
 
 # A long poll holds a web worker thread; the SDK simply asks again, so a short cap costs nothing.

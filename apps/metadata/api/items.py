@@ -19,6 +19,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api.helpers import UUID_PARAMETER, pk_or_404, same_404
 from apps.core.heap import heap_frozen
 from apps.core.parsers import StrictJSONParser
 from apps.core.pagination import CursorPage
@@ -32,7 +33,6 @@ from apps.metadata.services.derived import metadata_with_vectors
 from apps.metadata.services.updates import (
     MetadataWrite, item_metadata_merge, item_metadata_replace, items_metadata_bulk_write, metadata_change_revert,
 )
-from apps.storage.api.items import UUID_PARAMETER, _pk_or_404, _same_404
 from apps.storage.models import Item, ItemType
 from apps.storage.selectors_items import item_get_for
 
@@ -50,8 +50,8 @@ class MergePatchParser(StrictJSONParser):
 
 
 def _item(request, uuid) -> Item:
-    with _same_404("No such item."):
-        return item_get_for(user=request.user, pk=_pk_or_404(uuid, "No such item."))
+    with same_404("No such item."):
+        return item_get_for(user=request.user, pk=pk_or_404(uuid, "No such item."))
 
 
 def _full_metadata(item: Item) -> dict:

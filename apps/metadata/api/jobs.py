@@ -6,7 +6,6 @@ services); a refused submit a field-keyed 400.
 
 from __future__ import annotations
 
-import uuid as uuid_module
 from urllib.parse import urlencode
 
 from django.http import Http404
@@ -20,7 +19,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from apps.core.parsers import StrictJSONParser
 from rest_framework.response import Response
 
-from apps.metadata.api.views import _organisation
+from apps.core.api.helpers import pk_or_404
+from apps.metadata.api.views import request_organisation_of
 from apps.metadata.models_jobs import MetadataJob, MetadataJobError, MetadataJobMatch, MetadataJobMode
 from apps.metadata.services import jobs as job_services
 from apps.storage.permissions import folder_get_for
@@ -72,13 +72,6 @@ class MetadataJobUploadSerializer(serializers.Serializer):
                                     help_text="empty: the file's own (CSV header, JSON match), else uuid")
 
 
-def _pk_or_404(value) -> uuid_module.UUID:
-    try:
-        return uuid_module.UUID(str(value))
-    except ValueError as exc:
-        raise Http404("No such metadata job.") from exc
-
-
 def _errors_page_options(request) -> tuple[int, int]:
     try:
         after = int(request.query_params.get("errors_after", 0))
@@ -112,7 +105,7 @@ class MetadataJobViewSet(viewsets.GenericViewSet):
         if data.get("folder"):
             scope["folder"] = folder_get_for(user=request.user, pk=data["folder"])
         else:
-            scope["organisation"] = _organisation(request, data.get("organisation"))
+            scope["organisation"] = request_organisation_of(request, data.get("organisation"))
         job = job_services.metadata_job_create(
             user=request.user, fileobj=data["file"], file_name=data["file"].name, mode=data["mode"],
             match=data["match"], **scope,
@@ -151,7 +144,7 @@ class MetadataJobViewSet(viewsets.GenericViewSet):
 
     def _job(self, request, pk) -> MetadataJob:
         job = (MetadataJob.objects.visible_to(request.user).select_related("folder")
-               .filter(pk=_pk_or_404(pk)).first())
+               .filter(pk=pk_or_404(pk, "No such metadata job.")).first())
         if job is None:
             raise Http404("No such metadata job.")
         return job

@@ -17,8 +17,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api.helpers import request_organisation, validated
 from apps.core.errors import ServiceValidationError
-from apps.core.selectors import organisation_list
 from apps.metadata import selectors
 from apps.metadata.api.serializers import (
     MetadataKeyChangedSerializer, MetadataKeyCreateSerializer, MetadataKeySerializer,
@@ -32,29 +32,9 @@ ORGANISATION_PARAMETER = OpenApiParameter(
 KEY_NAME_REGEX = "[^/]+"  # key names hold letters, digits, "-", "_", "." and spaces; never "/"
 
 
-def _organisation(request, requested=None):
-    orgs = organisation_list(user=request.user)
-    requested = requested or request.query_params.get("organisation")
-    if requested is not None:  # "" names no organisation: refused, not read as "mine"
-        try:
-            org = orgs.filter(pk=uuid.UUID(str(requested))).first()
-        except ValueError:
-            org = None
-        if org is None:
-            raise ServiceValidationError({"organisation": "Unknown organisation."})
-        return org
-    count = orgs.count()
-    if count == 0:
-        raise ServiceValidationError({"organisation": "You do not belong to any organisation."})
-    if count > 1:
-        raise ServiceValidationError({"organisation": "You belong to several organisations: name one."})
-    return orgs.get()
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+def request_organisation_of(request, requested=None):
+    """The organisation named in the body or ``?organisation=``, else the caller's only one."""
+    return request_organisation(request.user, requested or request.query_params.get("organisation"))
 
 
 def _key_or_404(organisation, name):
@@ -69,7 +49,7 @@ class SchemaView(APIView):
 
     @extend_schema(parameters=[ORGANISATION_PARAMETER], responses=SchemaSerializer)
     def get(self, request):
-        organisation = _organisation(request)
+        organisation = request_organisation_of(request)
         keys = selectors.schema_keys(organisation=organisation)
         return Response({"organisation": organisation.pk, "keys": MetadataKeySerializer(keys, many=True).data})
 
@@ -82,7 +62,7 @@ class SchemaView(APIView):
         responses=SchemaSavedSerializer,
     )
     def put(self, request):
-        organisation = _organisation(request)
+        organisation = request_organisation_of(request)
         report = schema_services.schema_save(user=request.user, organisation=organisation, body=request.data)
         keys = selectors.schema_keys(organisation=organisation)
         data = asdict(report) | {"keys": list(keys)}
@@ -99,24 +79,24 @@ class SchemaKeyViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=MetadataKeySerializer(many=True))
     def list(self, request):
-        keys = selectors.schema_keys(organisation=_organisation(request))
+        keys = selectors.schema_keys(organisation=request_organisation_of(request))
         return Response(MetadataKeySerializer(keys, many=True).data)
 
     @extend_schema(request=MetadataKeyCreateSerializer, responses={201: MetadataKeySerializer})
     def create(self, request):
-        data = _valid(MetadataKeyCreateSerializer, request.data)
-        organisation = _organisation(request, data.pop("organisation", None))
+        data = validated(MetadataKeyCreateSerializer, request.data)
+        organisation = request_organisation_of(request, data.pop("organisation", None))
         key = schema_services.schema_key_add(user=request.user, organisation=organisation, **data)
         return Response(MetadataKeySerializer(key).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=MetadataKeySerializer)
     def retrieve(self, request, name=None):
-        return Response(MetadataKeySerializer(_key_or_404(_organisation(request), name)).data)
+        return Response(MetadataKeySerializer(_key_or_404(request_organisation_of(request), name)).data)
 
     @extend_schema(request=MetadataKeyUpdateSerializer, responses=MetadataKeyChangedSerializer)
     def partial_update(self, request, name=None):
-        key = _key_or_404(_organisation(request), name)
-        data = _valid(MetadataKeyUpdateSerializer, request.data)
+        key = _key_or_404(request_organisation_of(request), name)
+        data = validated(MetadataKeyUpdateSerializer, request.data)
         if ("type" in data) == ("enum_values" in data):
             raise ServiceValidationError({"type": "Give either a new type or enum values to add (not both)."})
         report = None
@@ -131,20 +111,20 @@ class SchemaKeyViewSet(viewsets.ViewSet):
 
     @extend_schema(responses={204: None}, description="Hard delete: the name stays taken; no restore.")
     def destroy(self, request, name=None):
-        key = _key_or_404(_organisation(request), name)
+        key = _key_or_404(request_organisation_of(request), name)
         schema_services.schema_key_hard_delete(user=request.user, key=key)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses=MetadataKeySerializer, description="Soft delete (restorable).")
     @action(detail=True, methods=["post"], url_path="delete")
     def soft_delete(self, request, name=None):
-        key = _key_or_404(_organisation(request), name)
+        key = _key_or_404(request_organisation_of(request), name)
         key = schema_services.schema_key_soft_delete(user=request.user, key=key)
         return Response(MetadataKeySerializer(key).data)
 
     @extend_schema(request=None, responses=MetadataKeySerializer)
     @action(detail=True, methods=["post"])
     def restore(self, request, name=None):
-        key = _key_or_404(_organisation(request), name)
+        key = _key_or_404(request_organisation_of(request), name)
         key = schema_services.schema_key_restore(user=request.user, key=key)
         return Response(MetadataKeySerializer(key).data)

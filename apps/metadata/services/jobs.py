@@ -3,7 +3,7 @@
 The three doors (REST API, ``manage.py import_metadata``, and anything else that holds a file) call
 ``metadata_job_create``; a Celery task calls ``metadata_job_run``.
 
-Why it is shaped like this (the import engine's pattern, ``apps.storage.services.imports``):
+Why it is shaped like this (the import engine's pattern, ``apps.imports.services.imports``):
 * The file is streamed twice (``job_files``): a cheap scan that counts rows and refuses a malformed
   file before anything is written, then the row pass (``csv.reader`` / ``ijson``); no pass holds it.
 * Rows go in chunks of ``CHUNK_ROWS``. A chunk resolves its items in one query per match kind,

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from apps.core.api.helpers import UUID_PARAMETER, pk_or_404, request_organisation, validated
 from apps.core.models import User
-from apps.core.selectors import organisation_list
 from apps.storage import selectors
 from apps.storage.api.serializers import (
     FolderCreateSerializer, FolderMemberSerializer, FolderMemberSetSerializer, FolderSerializer,
@@ -23,19 +21,7 @@ from apps.storage.permissions import folder_get_for
 from apps.storage.services import folders as folder_services
 
 
-def _default_organisation(user, requested):
-    orgs = organisation_list(user=user)
-    if requested:
-        org = orgs.filter(pk=requested).first()
-        if org is None:
-            raise ValidationError({"organisation": "Unknown organisation."})
-        return org
-    if orgs.count() != 1:
-        raise ValidationError({"organisation": "You belong to several organisations: name one."})
-    return orgs.get()
-
-
-@extend_schema(parameters=[OpenApiParameter("uuid", OpenApiTypes.UUID, OpenApiParameter.PATH)])
+@extend_schema(parameters=[UUID_PARAMETER])
 class FolderViewSet(viewsets.ViewSet):
     """Folders of the organisations you belong to, limited to the trees you were granted."""
 
@@ -50,7 +36,7 @@ class FolderViewSet(viewsets.ViewSet):
     def list(self, request):
         parent_id = request.query_params.get("parent")
         if parent_id:
-            parent = folder_get_for(user=request.user, pk=_uuid_or_404(parent_id))
+            parent = folder_get_for(user=request.user, pk=pk_or_404(parent_id, "No such folder."))
             qs = selectors.folder_list(user=request.user, parent=parent)
         else:
             qs = selectors.folder_list(user=request.user, top_level=True)
@@ -58,13 +44,13 @@ class FolderViewSet(viewsets.ViewSet):
 
     @extend_schema(request=FolderCreateSerializer, responses={201: FolderSerializer})
     def create(self, request):
-        data = _valid(FolderCreateSerializer, request.data)
+        data = validated(FolderCreateSerializer, request.data)
         parent = None
         organisation = None
         if data.get("parent"):
             parent = folder_get_for(user=request.user, pk=data["parent"])
         else:
-            organisation = _default_organisation(request.user, data.get("organisation"))
+            organisation = request_organisation(request.user, data.get("organisation"))
         folder = folder_services.folder_create(
             user=request.user, name=data["name"], parent=parent, organisation=organisation,
             description=data["description"], client_metadata=data["client_metadata"],
@@ -73,12 +59,12 @@ class FolderViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=FolderSerializer)
     def retrieve(self, request, uuid=None):
-        return Response(FolderSerializer(folder_get_for(user=request.user, pk=_uuid_or_404(uuid))).data)
+        return Response(FolderSerializer(folder_get_for(user=request.user, pk=pk_or_404(uuid, "No such folder."))).data)
 
     @extend_schema(request=FolderUpdateSerializer, responses=FolderSerializer)
     def partial_update(self, request, uuid=None):
-        folder = folder_get_for(user=request.user, pk=_uuid_or_404(uuid))
-        data = _valid(FolderUpdateSerializer, request.data)
+        folder = folder_get_for(user=request.user, pk=pk_or_404(uuid, "No such folder."))
+        data = validated(FolderUpdateSerializer, request.data)
         from django.db import transaction
 
         with transaction.atomic():
@@ -94,14 +80,14 @@ class FolderViewSet(viewsets.ViewSet):
 
     @extend_schema(responses={204: None})
     def destroy(self, request, uuid=None):
-        folder = folder_get_for(user=request.user, pk=_uuid_or_404(uuid))
+        folder = folder_get_for(user=request.user, pk=pk_or_404(uuid, "No such folder."))
         folder_services.folder_trash(user=request.user, folder=folder)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses=FolderSerializer)
     @action(detail=True, methods=["post"])
     def restore(self, request, uuid=None):
-        folder = folder_get_for(user=request.user, pk=_uuid_or_404(uuid), role=FolderRole.ADMIN, include_trashed=True)
+        folder = folder_get_for(user=request.user, pk=pk_or_404(uuid, "No such folder."), role=FolderRole.ADMIN, include_trashed=True)
         folder = folder_services.folder_restore(user=request.user, folder=folder)
         return Response(FolderSerializer(folder).data)
 
@@ -113,9 +99,9 @@ class FolderViewSet(viewsets.ViewSet):
     @extend_schema(request=FolderMemberSetSerializer, responses=FolderMemberSerializer(many=True))
     @action(detail=True, methods=["get", "post"])
     def members(self, request, uuid=None):
-        folder = folder_get_for(user=request.user, pk=_uuid_or_404(uuid))
+        folder = folder_get_for(user=request.user, pk=pk_or_404(uuid, "No such folder."))
         if request.method == "POST":
-            data = _valid(FolderMemberSetSerializer, request.data)
+            data = validated(FolderMemberSetSerializer, request.data)
             member = User.objects.filter(email__iexact=data["email"]).first()
             if member is None:
                 raise ValidationError({"email": "No user with that email."})
@@ -125,22 +111,9 @@ class FolderViewSet(viewsets.ViewSet):
     @extend_schema(responses={204: None})
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<email>[^/]+)")
     def member_remove(self, request, uuid=None, email=None):
-        folder = folder_get_for(user=request.user, pk=_uuid_or_404(uuid))
+        folder = folder_get_for(user=request.user, pk=pk_or_404(uuid, "No such folder."))
         member = get_object_or_404(User, email__iexact=email)
         folder_services.folder_member_remove(user=request.user, folder=folder, member=member)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _uuid_or_404(value):
-    import uuid as uuid_module
-
-    try:
-        return uuid_module.UUID(str(value))
-    except ValueError as exc:
-        raise Http404("No such folder.") from exc

@@ -34,7 +34,7 @@ from pathlib import Path
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.storage import importformat, previews
+from apps.storage import hooks, previews
 from apps.storage.fetching import FetchError
 from apps.storage.models import ImportJob, ImportJobError, Item, ItemStatus, ItemType, StorageIntegration
 from apps.storage.probing import ProbeError, dicom_group_series, probe_file
@@ -245,8 +245,8 @@ def _job_entry_counts(job_id: str) -> tuple[tuple[str, int], ...]:
         return ()
     try:
         with job.source.open("rb") as handle:
-            _options, counts = importformat.scan_import_file(handle)
-    except (OSError, importformat.ImportFileError) as exc:
+            counts = hooks.import_file_entry_counts(handle)
+    except (OSError, ValueError) as exc:
         logger.warning("cannot read the file of import job %s to rebuild pointers: %s", job_id, exc)
         return ()
     return tuple(counts.items())

@@ -17,6 +17,7 @@ from apps.core import job_cli
 from apps.core.errors import ServiceValidationError
 from apps.metadata.models_jobs import MetadataJob, MetadataJobMatch, MetadataJobMode, MetadataJobStatus
 from apps.metadata.services.jobs import metadata_job_create
+from apps.storage import cli as storage_cli
 
 def progress_line(job: MetadataJob, now=None) -> str:
     """``[#####-----]  50% 5,000/10,000 | done 4,990, failed 10, pending 5,000 | 12,345 rows/s``."""
@@ -52,10 +53,10 @@ class Command(BaseCommand):
         user = job_cli.acting_user(options["user"])
         folder, organisation = None, None
         if options["folder"]:
-            folder = job_cli.folder_argument(user, options["folder"], options["organisation"])
+            folder = storage_cli.folder_argument(user, options["folder"], options["organisation"])
         else:
             organisation = job_cli.acting_organisation(user, options["organisation"])
-        scope = f"{job_cli.folder_path(folder)} and below" if folder else f"the folders of {organisation.name}"
+        scope = f"{storage_cli.folder_path(folder)} and below" if folder else f"the folders of {organisation.name}"
         try:
             with path.open("rb") as handle:
                 job = metadata_job_create(

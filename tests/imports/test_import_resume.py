@@ -18,7 +18,7 @@ from django.core.files.base import ContentFile
 from apps.storage.models import ImportJob, ImportJobStatus, Item
 from apps.storage.services.folders import folder_create
 from apps.storage.services.integrations import integration_builtin_get_or_create
-from apps.storage.tasks import import_job_run_task
+from apps.imports.tasks import import_job_run_task
 from tests.conftest import start_worker, stop_worker
 
 ENTRIES = 30_000

@@ -39,8 +39,8 @@ from apps.core.jobs import (
     JobLeaseLost, db_text, error_reason, job_cancel_request, job_lease_check, job_run,
 )
 from apps.core.models import User
-from apps.storage import importformat
-from apps.storage.importformat import EntryError, ImportEntry, ImportFileError
+from apps.imports import importformat
+from apps.imports.importformat import EntryError, ImportEntry, ImportFileError, Problem, entry_error
 from apps.storage.models import (
     Folder, FolderRole, ImportJob, ImportJobError, ImportJobStatus, Item, ItemStatus, ItemType,
     StorageIntegration, StorageIntegrationKind,
@@ -112,7 +112,7 @@ def import_job_create(
     )
     job.source.save(f"{job.pk}.json", fileobj if isinstance(fileobj, File) else File(fileobj), save=False)
     job.save()
-    from apps.storage.tasks import import_job_run_task
+    from apps.imports.tasks import import_job_run_task
 
     transaction.on_commit(lambda: import_job_run_task.delay(str(job.pk)))
     return job
@@ -263,9 +263,9 @@ def _precheck_fails(job: ImportJob, handle, counts) -> bool:
     handle.seek(0)
     errors = []
     for entry in importformat.iter_import_entries(handle, counts=counts, limits=importformat.LIMITS):
-        error = entry if isinstance(entry, EntryError) else _entry_policy_error(job, entry)
+        _, error = _checked_entry(job, entry)
         if error is not None:
-            errors.append(_error_row(job, error, entry))
+            errors.append(_error_row(job, error))
     ImportJobError.objects.bulk_create(errors, ignore_conflicts=True)
     if errors:
         ImportJob.objects.filter(pk=job.pk).update(failed=len(errors))
@@ -323,7 +323,7 @@ def _write_batch_one_by_one(job: ImportJob, counts) -> int | None:
                     seen_keys.pop(key, None)
                 reason = f"Loupe could not store this entry: {error_reason(exc)}"
                 logger.warning("import job %s: entry %s refused: %s", job.pk, entry.index, reason)
-                error = _error_row(job, EntryError(entry.index, entry.pointer, reason), entry)
+                error = _error_row(job, EntryError(entry.index, entry.pointer, reason, urls=tuple(entry.urls)))
                 if job.all_or_nothing:
                     raise _AllOrNothingRefused(error) from exc
                 batch.errors.append(error)
@@ -402,6 +402,24 @@ def _existing_duplicates(job: ImportJob, entries: list) -> dict[str, uuid.UUID]:
     )
 
 
+def _checked_entry(job: ImportJob, entry) -> tuple[dict, EntryError | None]:
+    """The entry's metadata to store, and every problem of a refused entry in one EntryError: the file
+    format's, the integration's and the metadata schema's (all reported, not only the first)."""
+    if isinstance(entry, EntryError):
+        problems = list(entry.problems) or [Problem(entry.pointer, entry.reason)]
+        entry_pointer = entry.entry_pointer or entry.pointer
+        if entry.client_metadata is not None:
+            problems += _metadata_problems(job, entry_pointer, entry.client_metadata)[1]
+        return {}, entry_error(entry.index, entry_pointer, problems, urls=entry.urls)
+    policy = _entry_policy_error(job, entry)
+    problems = [Problem(policy.pointer, policy.reason)] if policy is not None else []
+    metadata, metadata_problems = _metadata_problems(job, entry.pointer, entry.client_metadata)
+    problems += metadata_problems
+    if problems:
+        return metadata, entry_error(entry.index, entry.pointer, problems, urls=entry.urls)
+    return metadata, None
+
+
 def _entry_policy_error(job: ImportJob, entry: ImportEntry) -> EntryError | None:
     """Rules that depend on the integration rather than on the file format."""
     item_type = KIND_TO_TYPE[entry.kind]
@@ -419,22 +437,16 @@ def _entry_policy_error(job: ImportJob, entry: ImportEntry) -> EntryError | None
     return None
 
 
-def _error_row(job: ImportJob, error: EntryError, entry) -> ImportJobError:
+def _error_row(job: ImportJob, error: EntryError) -> ImportJobError:
     # Quoted input may hold what PostgreSQL refuses (NUL, lone surrogates): the error row must go in.
-    urls = [db_text(url) for url in entry.urls] if isinstance(entry, ImportEntry) else []
     return ImportJobError(job=job, entry_index=error.index, pointer=db_text(error.pointer, 512),
-                          reason=db_text(error.reason), urls=urls)
+                          reason=db_text(error.reason), urls=[db_text(url) for url in error.urls])
 
 
 def _add_entry(job: ImportJob, entry, batch: _Batch, existing: dict, seen_keys: dict) -> None:
-    if isinstance(entry, EntryError):
-        batch.errors.append(_error_row(job, entry, entry))
-        return
-    error = _entry_policy_error(job, entry)
-    if error is None:
-        metadata, error = _checked_metadata(job, entry)
+    metadata, error = _checked_entry(job, entry)
     if error is not None:
-        batch.errors.append(_error_row(job, error, entry))
+        batch.errors.append(_error_row(job, error))
         return
     key = urls_key(entry.urls)
     if job.skip_duplicate_urls:
@@ -499,31 +511,16 @@ def _job_ids(job: ImportJob) -> tuple:
     return job._copy_ids
 
 
-def _checked_metadata(job: ImportJob, entry: ImportEntry) -> tuple[dict, EntryError | None]:
-    """Validate ``clientMetadata`` against the organisation's schema (loaded once per run)."""
+def _metadata_problems(job: ImportJob, entry_pointer: str, metadata: dict) -> tuple[dict, list[Problem]]:
+    """``clientMetadata`` against the organisation's schema (loaded once per run), as the metadata API
+    checks it: the normalised object, and each problem at its JSON pointer in the file."""
     from apps.metadata.validation import validate_metadata
 
-    metadata = entry.client_metadata
-    schema = _job_schema(job)
-    if not metadata or (not schema.keys and "$encord" not in metadata and "keyframes" not in metadata):
-        return metadata, None
-    normalised, problems = validate_metadata(metadata, schema, max_bytes=settings.LOUPE_METADATA_MAX_BYTES)
-    if problems:
-        first = problems[0]
-        path = "/".join(_pointer_part(p) for p in _metadata_path(first.key))
-        pointer = f"{entry.pointer}/clientMetadata" + (f"/{path}" if path else "")
-        return metadata, EntryError(entry.index, pointer, first.message)
-    return normalised, None
-
-
-def _metadata_path(key: str) -> list[str]:
-    if key.startswith("$encord.frames."):
-        return ["$encord", "frames", *key[len("$encord.frames."):].split(".", 1)]
-    return [key] if key else []
-
-
-def _pointer_part(part: str) -> str:
-    return part.replace("~", "~0").replace("/", "~1")
+    if not metadata:
+        return metadata, []
+    normalised, errors = validate_metadata(metadata, _job_schema(job), max_bytes=settings.LOUPE_METADATA_MAX_BYTES)
+    pointer = f"{entry_pointer}/clientMetadata"
+    return normalised, [Problem(pointer + error.pointer, error.message) for error in errors]
 
 
 def _job_schema(job: ImportJob):

@@ -14,7 +14,7 @@ from django.core.files.base import ContentFile
 
 from apps.storage.models import FolderRole, ImportJob, Item, ItemStatus
 from apps.storage.services.folders import folder_create, folder_member_set
-from apps.storage.services.uploads import upload_create, upload_detect_kind, upload_safe_filename
+from apps.imports.services.uploads import upload_create, upload_detect_kind, upload_safe_filename
 from tests.media_factory import make_dicom_series, make_jpeg, make_pdf, make_png, make_wav
 
 SUPPORTED = "images, videos, audio, PDF, plain text, DICOM (.dcm) and NIfTI (.nii, .nii.gz)"

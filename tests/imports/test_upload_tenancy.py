@@ -21,7 +21,7 @@ from django.core.files.base import ContentFile
 from apps.storage.models import Item, ItemStatus
 from apps.storage.services.folders import folder_create
 from apps.storage.services.processing import item_probe
-from apps.storage.services.uploads import upload_create
+from apps.imports.services.uploads import upload_create
 from tests.encord_compat.helpers import register
 from tests.factories import OrganisationFactory
 
@@ -37,7 +37,7 @@ def tenants(db, org, make_user, client, test_files):
     folder_a = folder_create(user=owner_a, name="a", organisation=org)
     folder_b = folder_create(user=owner_b, name="b", organisation=other)
     job = upload_create(user=owner_a, folder=folder_a, files=[ContentFile(SECRET, name="secret.txt")])
-    from apps.storage.services.imports import import_job_run
+    from apps.imports.services.imports import import_job_run
 
     import_job_run(job_id=job.pk)
     item_a = Item.objects.get(folder=folder_a)

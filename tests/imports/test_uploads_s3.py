@@ -15,10 +15,10 @@ from moto.server import ThreadedMotoServer
 
 from apps.storage.models import Item, ItemStatus, StorageIntegration, StorageIntegrationKind
 from apps.storage.services.folders import folder_create
-from apps.storage.services.imports import import_job_run
+from apps.imports.services.imports import import_job_run
 from apps.storage.services.integrations import s3_credentials
 from apps.storage.services.processing import item_probe
-from apps.storage.services.uploads import upload_create
+from apps.imports.services.uploads import upload_create
 from tests.media_factory import make_jpeg
 
 

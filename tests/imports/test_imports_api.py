@@ -17,7 +17,7 @@ from apps.core.crypto import decrypt
 from apps.core.models import OrganisationRole
 from apps.storage.models import ImportJob, ImportJobStatus, Item, StorageIntegration
 from apps.storage.services.folders import folder_create, folder_member_set
-from apps.storage.services.imports import import_job_run
+from apps.imports.services.imports import import_job_run
 from apps.storage.services.integrations import BUILTIN_NAME, integration_builtin_get_or_create
 from tests.factories import OrganisationFactory
 
@@ -126,7 +126,8 @@ def test_errors_csv_holds_every_error(api_for, alice, folder, celery_worker_proc
     assert response.headers["Content-Disposition"] == f'attachment; filename="import-{job_uuid}-errors.csv"'
     assert response.text == (
         "entry_index,pointer,reason,urls,stage\r\n"
-        '0,/images/0/objectURL,"unknown key ""objectURL"" (did you mean ""objectUrl""?)",[],entry\r\n'
+        '0,/images/0/objectURL,"unknown key ""objectURL"" (did you mean ""objectUrl""?)",'
+        '"[""https://cdn.example.com/a.jpg""]",entry\r\n'
         "1,/images/1/objectUrl,s3://bucket/k.jpg needs an S3 storage integration; this import uses "
         "'Public URLs and local files',\"[\"\"s3://bucket/k.jpg\"\"]\",entry\r\n"
         '3,/images/3/objectUrl,"scheme ""ftp"" is not supported (use file://, http://, https:// or s3://)",[],'
@@ -151,7 +152,8 @@ def test_all_or_nothing_with_one_bad_entry_imports_nothing(api_for, alice, folde
     assert (finished["total"], finished["done"], finished["skipped"], finished["failed"]) == (3, 0, 0, 1)
     assert _results(api.get(finished["errors_url"].split(api.base)[1])) == [
         {"entry_index": 1, "pointer": "/images/1/title",
-         "reason": "must not be blank (leave it out to use the default)", "urls": [], "stage": "entry"},
+         "reason": "must not be blank (leave it out to use the default)",
+         "urls": ["https://cdn.example.com/img/1.jpg"], "stage": "entry"},
     ]
     assert Item.objects.count() == 0
 

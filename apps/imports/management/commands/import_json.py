@@ -16,9 +16,10 @@ from django.http import Http404
 from apps.core import job_cli
 from apps.core.errors import ServiceValidationError
 from apps.core.models import User
+from apps.imports.services.imports import import_job_create
+from apps.storage import cli as storage_cli
 from apps.storage.models import Folder, ImportJob, ImportJobStatus, StorageIntegration
 from apps.storage.selectors_items import import_job_get_for
-from apps.storage.services.imports import import_job_create
 from apps.storage.services.integrations import integration_list
 
 def progress_line(job: ImportJob, now=None) -> str:
@@ -53,7 +54,7 @@ class Command(BaseCommand):
         if not path.is_file():
             raise job_cli.bad(f"No such file: {path}")
         user = job_cli.acting_user(options["user"])
-        folder = job_cli.folder_argument(user, options["folder"], options["organisation"])
+        folder = storage_cli.folder_argument(user, options["folder"], options["organisation"])
         integration = _integration(folder, options["integration"])
         try:
             with path.open("rb") as handle:
@@ -63,10 +64,10 @@ class Command(BaseCommand):
                     skip_duplicate_urls=options["skip_duplicate_urls"], upsert_metadata=options["upsert_metadata"],
                 )
         except (PermissionDenied, Http404) as exc:
-            raise job_cli.bad(f"{user.email} may not import into {job_cli.folder_path(folder)}: {exc}") from exc
+            raise job_cli.bad(f"{user.email} may not import into {storage_cli.folder_path(folder)}: {exc}") from exc
         except ServiceValidationError as exc:
             raise job_cli.bad("; ".join(f"{key}: {' '.join(value)}" for key, value in exc.message_dict.items())) from exc
-        self.stdout.write(f"Queued import {job.pk} of {path.name} into {job_cli.folder_path(folder)}.")
+        self.stdout.write(f"Queued import {job.pk} of {path.name} into {storage_cli.folder_path(folder)}.")
         if options["no_wait"]:
             self.stdout.write(f"Not waiting; follow it at /api/v1/imports/{job.pk}")
             return

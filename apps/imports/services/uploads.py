@@ -36,7 +36,7 @@ from apps.core.errors import ServiceValidationError
 from apps.core.models import Organisation, User
 from apps.storage.models import Folder, FolderRole, ImportJob, StorageIntegration, StorageIntegrationKind
 from apps.storage.permissions import folder_require
-from apps.storage.services.imports import import_job_create_from_data
+from apps.imports.services.imports import import_job_create_from_data
 from apps.storage.services.integrations import UPLOADS_DIRECTORY, integration_s3_create
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from apps.storage.importformat import (
+from apps.imports.importformat import (
     IJSON_BACKEND,
     LIMITS,
     EntryError,
@@ -83,7 +83,7 @@ def test_scan_counts_entries_per_key_in_file_order_as_spelled():
 
 
 def test_the_c_scan_counts_what_the_event_by_event_scan_counts():
-    from apps.storage import importformat
+    from apps.imports import importformat
 
     document = {"images": [{"objectUrl": "https://h/a.jpg", "clientMetadata": {"objectUrl": "x", "clip": [0.5] * 64}},
                            [{"objectUrl": "https://h/in-a-list.jpg"}], "not an entry"],
@@ -104,7 +104,7 @@ def test_the_c_scan_counts_what_the_event_by_event_scan_counts():
 @pytest.mark.parametrize("data", [b'{"images": [], "images": []}', b'{"imagez": []}', b'{"images": {}}',
                                   b'{"skip_duplicate_urls": 1}', b'[]', b'{}', b'{"images": [1e999]}'])
 def test_the_c_scan_leaves_unusual_files_to_the_event_by_event_scan(data):
-    from apps.storage import importformat
+    from apps.imports import importformat
 
     fileobj = io.BytesIO(data)
 
@@ -276,8 +276,9 @@ def test_valid_encord_blocks_are_kept_as_given():
     [
         # the entry and its keys
         ("images", "https://h/a.jpg", "/images/0", 'an entry must be an object, not "https://h/a.jpg"'),
-        ("images", {"objectURL": "https://h/a.jpg"}, "/images/0/objectURL",
-         'unknown key "objectURL" (did you mean "objectUrl"?)'),
+        ("images", {"objectURL": "https://h/a.jpg"}, "/images/0",
+         '2 problems: /images/0/objectURL: unknown key "objectURL" (did you mean "objectUrl"?); '
+         "/images/0/objectUrl: missing: every entry needs the URL of its file"),
         ("videos", _video(client_metadata={}), "/videos/0/client_metadata",
          'unknown key "client_metadata" (did you mean "clientMetadata"?)'),
         ("videos", _video(createVideo=True), "/videos/0/createVideo",
@@ -307,8 +308,9 @@ def test_valid_encord_blocks_are_kept_as_given():
          'missing: a group needs at least one "objectUrl_N" key'),
         ("dicom_series", {"title": "s"}, "/dicom_series/0/objectUrl_0",
          'missing: a series needs at least one "objectUrl_N" key'),
-        ("image_groups", {"objectUrl": "https://h/0.jpg"}, "/image_groups/0/objectUrl",
-         'unknown key "objectUrl" (did you mean "objectUrl_0"?)'),
+        ("image_groups", {"objectUrl": "https://h/0.jpg"}, "/image_groups/0",
+         '2 problems: /image_groups/0/objectUrl: unknown key "objectUrl" (did you mean "objectUrl_0"?); '
+         '/image_groups/0/objectUrl_0: missing: a group needs at least one "objectUrl_N" key'),
         ("image_groups", {"objectUrl_0": "https://h/0.jpg", "objectUrl_a": "https://h/a.jpg"},
          "/image_groups/0/objectUrl_a",
          'the position after "objectUrl_" must be a non-negative integer, not "a"'),
@@ -355,41 +357,51 @@ def test_valid_encord_blocks_are_kept_as_given():
         # clientMetadata
         ("images", {"objectUrl": "s3://b/i.jpg", "clientMetadata": []}, "/images/0/clientMetadata",
          "must be an object, not a list"),
+        # clientMetadata: the metadata rules (apps.metadata.encord_rules, validation), as the metadata API words them
         ("images", {"objectUrl": "s3://b/i.jpg", "clientMetadata": {"ok": 1, "$weird": 1}},
-         "/images/0/clientMetadata/$weird", 'keys starting with "$" are reserved; only "$encord" is allowed'),
+         "/images/0/clientMetadata/$weird", 'key "$weird": a key name cannot start with "$"'),
         ("images", {"objectUrl": "s3://b/i.jpg", "clientMetadata": {"$a/b~c": 1}},
-         "/images/0/clientMetadata/$a~1b~0c",
-         'keys starting with "$" are reserved; only "$encord" is allowed'),
-        ("videos", _encord(3), "/videos/0/clientMetadata/$encord", "must be an object, not 3"),
+         "/images/0/clientMetadata/$a~1b~0c", 'key "$a/b~c": a key name cannot start with "$"'),
+        ("videos", _encord(3), "/videos/0/clientMetadata/$encord",
+         'key "$encord": expected an object with "config" and "frames", got 3'),
         ("videos", _encord({"frame": {}}), "/videos/0/clientMetadata/$encord/frame",
-         'unknown key "frame" (did you mean "frames"?)'),
+         'key "$encord.frame": unknown; "$encord" holds only "config" and "frames"'),
         ("videos", _encord({"config": []}), "/videos/0/clientMetadata/$encord/config",
-         "must be an object, not a list"),
+         'key "$encord.config": expected an object, got []'),
         ("videos", _encord({"config": {"sampling": 1}}), "/videos/0/clientMetadata/$encord/config/sampling",
-         'unknown key "sampling" (did you mean "sampling_rate"?)'),
+         'key "$encord.config.sampling": unknown; the config holds only "sampling_rate" and "keyframe_mode"'),
         ("videos", _encord({"config": {"sampling_rate": -1}}),
-         "/videos/0/clientMetadata/$encord/config/sampling_rate", "must be a non-negative number, not -1"),
+         "/videos/0/clientMetadata/$encord/config/sampling_rate",
+         'key "$encord.config.sampling_rate": expected a number of samples per second, 0 or more, got -1'),
         ("videos", _encord({"config": {"sampling_rate": "1/2"}}),
-         "/videos/0/clientMetadata/$encord/config/sampling_rate", 'must be a non-negative number, not "1/2"'),
+         "/videos/0/clientMetadata/$encord/config/sampling_rate",
+         'key "$encord.config.sampling_rate": expected a number of samples per second, 0 or more, got "1/2"'),
         ("videos", _encord({"config": {"keyframe_mode": "time"}}),
-         "/videos/0/clientMetadata/$encord/config/keyframe_mode", 'must be "frame" or "seconds", not "time"'),
+         "/videos/0/clientMetadata/$encord/config/keyframe_mode",
+         'key "$encord.config.keyframe_mode": expected "frame" or "seconds", got "time"'),
         ("videos", _encord({"frames": "1,2"}), "/videos/0/clientMetadata/$encord/frames",
-         'must be an object or a list, not "1,2"'),
+         'key "$encord.frames": expected an object of frame metadata or a list of frames, got "1,2"'),
         ("videos", _encord({"frames": {"1.5": {}}}), "/videos/0/clientMetadata/$encord/frames/1.5",
-         'frame key "1.5" must be a non-negative integer (keyframe_mode is "frame")'),
+         'key "$encord.frames.1.5": expected a frame number as the frame key'),
+        ("videos", _encord({"frames": {"007": {}}}), "/videos/0/clientMetadata/$encord/frames/007",
+         'key "$encord.frames.007": expected a frame number as the frame key'),
         ("videos", _encord({"config": {"keyframe_mode": "seconds"}, "frames": {"2": {}, "-1": {}}}),
          "/videos/0/clientMetadata/$encord/frames/-1",
-         'frame key "-1" must be a non-negative number of seconds (keyframe_mode is "seconds")'),
+         'key "$encord.frames.-1": expected a number of seconds as the frame key'),
         ("videos", _encord({"frames": {"3": 4}}), "/videos/0/clientMetadata/$encord/frames/3",
-         "frame metadata must be an object, not 4"),
+         'key "$encord.frames.3": expected an object (the frame\'s metadata), got 4'),
         ("videos", _encord({"frames": [1, "x"]}), "/videos/0/clientMetadata/$encord/frames/1",
-         'frame key "x" must be a non-negative integer (keyframe_mode is "frame")'),
+         'key "$encord.frames.1": expected a frame number, got "x"'),
         ("videos", _encord({"frames": [-2]}), "/videos/0/clientMetadata/$encord/frames/0",
-         'frame key -2 must be a non-negative integer (keyframe_mode is "frame")'),
+         'key "$encord.frames.0": expected a frame number, got -2'),
         ("videos", _video(clientMetadata={"keyframes": "13"}), "/videos/0/clientMetadata/keyframes",
-         'must be a list of frame numbers, not "13"'),
-        ("videos", _video(clientMetadata={"keyframes": [1, 2.5]}), "/videos/0/clientMetadata/keyframes/1",
-         "must be a non-negative integer, not 2.5"),
+         'key "keyframes": expected a list of frame numbers, got "13"'),
+        ("videos", _video(clientMetadata={"keyframes": [1, 2.5]}), "/videos/0/clientMetadata/keyframes",
+         'key "keyframes": expected a list of frame numbers, got [1, 2.5]'),
+        # file:// URLs name no host (or localhost): the file is on Loupe's own machine
+        ("images", {"objectUrl": "file://nas/share/a.jpg"}, "/images/0/objectUrl",
+         'names the host "nas": a file:// URL is a file on the machine Loupe runs on, so it has no host '
+         "(file:///path/to/file)"),
     ],
 )
 def test_entry_errors_name_the_field_and_the_reason(kind_key, raw, pointer, reason):

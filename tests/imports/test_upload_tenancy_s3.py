@@ -10,12 +10,12 @@ from django.core.files.base import ContentFile
 
 from apps.storage.models import Item, ItemStatus
 from apps.storage.services.folders import folder_create
-from apps.storage.services.imports import import_job_create_from_data, import_job_run
+from apps.imports.services.imports import import_job_create_from_data, import_job_run
 from apps.storage.services.processing import item_probe
-from apps.storage.services.uploads import upload_create
+from apps.imports.services.uploads import upload_create
 from tests.factories import OrganisationFactory
 from tests.media_factory import make_jpeg
-from tests.storage.test_uploads_s3 import s3_endpoint, s3_storage  # noqa: F401 (fixtures)
+from tests.imports.test_uploads_s3 import s3_endpoint, s3_storage  # noqa: F401 (fixtures)
 
 REFUSAL = "is outside the storage this organisation may read."
 

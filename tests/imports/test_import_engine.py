@@ -11,11 +11,11 @@ import json
 import pytest
 from django.core.files.base import ContentFile
 
-from apps.storage import importformat
+from apps.imports import importformat
 from apps.storage.models import ImportJob, ImportJobError, ImportJobStatus, Item, ItemStatus, ItemType
-from apps.storage.services import imports
+from apps.imports.services import imports
 from apps.storage.services.folders import folder_create
-from apps.storage.services.imports import import_job_cancel, import_job_create, import_job_run
+from apps.imports.services.imports import import_job_cancel, import_job_create, import_job_run
 from apps.storage.services.integrations import integration_s3_create
 
 

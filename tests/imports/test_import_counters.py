@@ -81,8 +81,8 @@ def test_counters_are_the_same_on_every_door(celery_worker_process, live_server,
     rest = api.get(f"/api/v1/imports/{job.pk}").json()
     browser = Client()
     browser.force_login(alice)
-    page = browser.get(reverse("storage:import-job", args=[job.pk])).content.decode()
-    card = browser.get(reverse("storage:import-job", args=[job.pk]), headers={"HX-Request": "true"}).content.decode()
+    page = browser.get(reverse("imports:import-job", args=[job.pk])).content.decode()
+    card = browser.get(reverse("imports:import-job", args=[job.pk]), headers={"HX-Request": "true"}).content.decode()
     folder_page = browser.get(folder.get_absolute_url()).content.decode()
     encord = _encord_state(live_server, private, folder, job)
     errors = api.get(f"/api/v1/imports/{job.pk}/errors").json()["results"]

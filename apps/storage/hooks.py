@@ -1,0 +1,62 @@
+"""Where storage calls the apps above it without importing them.
+
+Dependencies point one way (core <- storage <- metadata <- imports <- the doors). Some storage code
+needs something only an upper app knows: an item's metadata as its writer sees it (embedding values
+live in metadata's vector table), the metadata card of the item page, the entry counts of an import
+file. It calls the hook here; the upper app sets it in its ``AppConfig.ready`` with ``hook_set``.
+Each default is what storage alone would answer, so storage works (and tests) without them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+
+def _stored_metadata(items: Iterable) -> dict:
+    return {item.pk: item.client_metadata for item in items}
+
+
+def _no_metadata_context(request, item, *, can_edit: bool) -> dict:
+    return {}
+
+
+def _no_entry_counts(handle) -> dict[str, int]:
+    raise ValueError("no import file parser is installed")
+
+
+_DEFAULTS: dict[str, Callable[..., Any]] = {
+    "items_full_metadata": _stored_metadata,
+    "item_page_metadata_context": _no_metadata_context,
+    "import_file_entry_counts": _no_entry_counts,
+}
+_registered: dict[str, Callable[..., Any]] = {}
+
+
+def hook_set(name: str, function: Callable[..., Any]) -> None:
+    """Install ``function`` as the hook ``name`` (one of the names above; a typo raises KeyError)."""
+    if name not in _DEFAULTS:
+        raise KeyError(f"storage has no hook named {name!r}")
+    _registered[name] = function
+
+
+def _hook(name: str) -> Callable[..., Any]:
+    return _registered.get(name, _DEFAULTS[name])
+
+
+def items_full_metadata(items: Iterable) -> dict:
+    """item pk -> its metadata as written (embedding values included), for a page of items."""
+    return _hook("items_full_metadata")(list(items))
+
+
+def item_page_metadata_context(request, item, *, can_edit: bool) -> dict:
+    """The template context of the item page's metadata card (history, frames); {} without one."""
+    return _hook("item_page_metadata_context")(request, item, can_edit=can_edit)
+
+
+def import_file_entry_counts(handle) -> dict[str, int]:
+    """Entries per data key, in file order, of a stored import file opened in binary mode.
+
+    Raises ValueError when the file is not a registration file.
+    """
+    return _hook("import_file_entry_counts")(handle)
