@@ -3,6 +3,7 @@
 from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
+from apps.core.api.members import OrganisationMemberViewSet
 from apps.core.api.views import ApiTokenViewSet, OrganisationViewSet, PublicKeyViewSet
 from apps.metadata.api.items import (
     ItemFramesView, ItemMetadataHistoryView, ItemMetadataView, MetadataBulkView, MetadataChangeRevertView,
@@ -19,6 +20,7 @@ router = DefaultRouter(trailing_slash=False)
 router.register("organisations", OrganisationViewSet, basename="organisation")
 router.register("tokens", ApiTokenViewSet, basename="token")
 router.register("keys", PublicKeyViewSet, basename="key")
+router.register("organisation/members", OrganisationMemberViewSet, basename="organisation-member")
 router.register("folders", FolderViewSet, basename="folder")
 router.register(rf"folders/(?P<folder_uuid>{UUID_REGEX})/items", FolderItemViewSet, basename="folder-item")
 router.register(rf"folders/(?P<folder_uuid>{UUID_REGEX})/imports", FolderImportViewSet, basename="folder-import")
