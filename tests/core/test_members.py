@@ -367,3 +367,34 @@ def test_an_admin_who_leaves_is_sent_home(team, client):
 
     assert (response.status_code, response["HX-Redirect"]) == (204, "/")
     assert client.get(PAGE).status_code == 404  # no organisation left to show
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_removing_each_other_at_once_leave_one_admin(org, make_user):
+    """Each removal checks "another admin exists" and deletes under a lock on the organisation's row, so
+    two admins removing each other concurrently cannot leave the organisation with no admin."""
+    import threading
+
+    from django.db import connection
+
+    first, second = make_user(org, role="admin", email="a@example.com"), make_user(org, role="admin", email="b@example.com")
+    barrier, outcomes = threading.Barrier(2), {}
+
+    def remove(user, by):
+        try:
+            barrier.wait()
+            organisation_member_remove(organisation=org, user=user, by=by)
+            outcomes[by.email] = "removed"
+        except (PermissionDenied, ServiceValidationError) as exc:
+            outcomes[by.email] = type(exc).__name__
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=remove, args=(second, first)), threading.Thread(target=remove, args=(first, second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert sorted(outcomes.values()) == ["PermissionDenied", "removed"]  # the loser is no longer an admin
+    assert OrganisationMember.objects.filter(organisation=org, role="admin").count() == 1
