@@ -15,7 +15,9 @@ class PublicKeyForm(forms.Form):
 
 
 class OrganisationMemberAddForm(forms.Form):
-    email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"placeholder": "someone@example.com"}))
+    email = forms.EmailField(
+        max_length=254, widget=forms.EmailInput(attrs={"placeholder": "someone@example.com"})
+    )
     role = forms.ChoiceField(choices=OrganisationRole.choices, initial=OrganisationRole.MEMBER)
 
 

@@ -54,7 +54,9 @@ def organisation_member_add(
         if user is None:
             raise ServiceValidationError({"email": "No Loupe user has this email address."})
         if OrganisationMember.objects.filter(organisation=organisation, user=user).exists():
-            raise ServiceValidationError({"email": f"{user.email} is already a member; change their role instead."})
+            raise ServiceValidationError(
+                {"email": f"{user.email} is already a member; change their role instead."}
+            )
         return OrganisationMember.objects.create(organisation=organisation, user=user, role=role)
 
 
@@ -105,9 +107,9 @@ def _organisation_lock(*, organisation: Organisation, by: User | None) -> None:
     Organisation.objects.select_for_update().filter(pk=organisation.pk).first()
     if by is None:
         return
-    from apps.core.selectors import organisation_memberships
+    from apps.core.selectors import organisation_is_admin
 
-    if not organisation_memberships(user=by).filter(organisation=organisation, role=OrganisationRole.ADMIN).exists():
+    if not organisation_is_admin(user=by, organisation=organisation):
         raise PermissionDenied("Only organisation admins can manage its members.")
 
 

@@ -33,7 +33,8 @@ def _organisation(request) -> Organisation:
         except ValueError:
             organisation = None
     else:
-        organisation = orgs.filter(pk__in=selectors.organisation_admin_ids(user=request.user)).first() or orgs.first()
+        admin_of = selectors.organisation_admin_ids(user=request.user)
+        organisation = orgs.filter(pk__in=admin_of).first() or orgs.first()
     if organisation is None:
         raise Http404("No such organisation.")
     return organisation
@@ -83,8 +84,10 @@ def member_add(request):
     form = OrganisationMemberAddForm(request.POST)
     if form.is_valid():
         try:
-            member = services.organisation_member_add(organisation=organisation, by=request.user, **form.cleaned_data)
-            return _done(request, organisation, f"{member.user.email} added as {member.get_role_display().lower()}.")
+            member = services.organisation_member_add(
+                organisation=organisation, by=request.user, **form.cleaned_data
+            )
+            return _done(request, organisation, f"{member.user.email} added as {member.role}.")
         except ServiceValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)

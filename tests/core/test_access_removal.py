@@ -2,10 +2,11 @@
 
 A matrix of removal paths (the members page, the REST API, the Django admin, a shell queryset, a saved
 or updated user row) against every door that reaches a folder (REST, pages, content and previews, an
-Encord route), over real HTTP to the live test server with the token and session the person held before. Expected, as the README
-says: a removed member is a stranger to the folder (404, the folder's existence is not revealed; their
-folder listing is empty); a deactivated user's credentials are refused (401 on the API and Encord
-routes, a redirect to the login page for pages). A refused request changes nothing.
+Encord route), over real HTTP to the live test server with the token and session the person held
+before. Expected, as the README says: a removed member is a stranger to the folder (404, the folder's
+existence is not revealed; their folder listing is empty); a deactivated user's credentials are
+refused (401 on the API and Encord routes, a redirect to the login page for pages). A refused request
+changes nothing.
 """
 
 from __future__ import annotations

@@ -377,7 +377,8 @@ def test_two_admins_removing_each_other_at_once_leave_one_admin(org, make_user):
 
     from django.db import connection
 
-    first, second = make_user(org, role="admin", email="a@example.com"), make_user(org, role="admin", email="b@example.com")
+    first = make_user(org, role="admin", email="a@example.com")
+    second = make_user(org, role="admin", email="b@example.com")
     barrier, outcomes = threading.Barrier(2), {}
 
     def remove(user, by):
@@ -390,7 +391,8 @@ def test_two_admins_removing_each_other_at_once_leave_one_admin(org, make_user):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=remove, args=(second, first)), threading.Thread(target=remove, args=(first, second))]
+    threads = [threading.Thread(target=remove, args=(second, first)),
+               threading.Thread(target=remove, args=(first, second))]
     for thread in threads:
         thread.start()
     for thread in threads:

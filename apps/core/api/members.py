@@ -29,11 +29,13 @@ ORGANISATION_PARAMETER = OpenApiParameter(
 USER_ID_REGEX = "[0-9]{1,18}"  # a bigint; anything else is not a member's URL (404, never a database error)
 BAD_REQUEST = OpenApiResponse(OpenApiTypes.OBJECT, description='Refused, field by field: {"role": ["…"]}.')
 NOT_ADMIN = OpenApiResponse(OpenApiTypes.OBJECT, description="You are not an admin of the organisation.")
-NO_MEMBER = OpenApiResponse(OpenApiTypes.OBJECT, description="No member of the organisation has this user id.")
+NO_MEMBER = OpenApiResponse(
+    OpenApiTypes.OBJECT, description="No member of the organisation has that user id."
+)
 
 
 def caller_organisation(request) -> Organisation:
-    """The organisation the request is about: a 400 naming ``organisation`` when it is unknown or ambiguous."""
+    """The organisation the request is about; a 400 naming ``organisation`` if unknown or ambiguous."""
     orgs = selectors.organisation_list(user=request.user)
     requested = request.query_params.get("organisation")
     if requested:
@@ -53,8 +55,8 @@ def caller_organisation(request) -> Organisation:
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=[ORGANISATION_PARAMETER], responses={200: OrganisationMemberSerializer(many=True),
-                                                                        400: BAD_REQUEST}),
+    list=extend_schema(parameters=[ORGANISATION_PARAMETER],
+                       responses={200: OrganisationMemberSerializer(many=True), 400: BAD_REQUEST}),
     retrieve=extend_schema(parameters=[ORGANISATION_PARAMETER],
                            responses={200: OrganisationMemberSerializer, 400: BAD_REQUEST, 404: NO_MEMBER}),
 )
@@ -81,12 +83,15 @@ class OrganisationMemberViewSet(viewsets.GenericViewSet):
         organisation = self._admin_organisation()
         body = OrganisationMemberAddSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        member = services.organisation_member_add(organisation=organisation, by=request.user, **body.validated_data)
+        member = services.organisation_member_add(
+            organisation=organisation, by=request.user, **body.validated_data
+        )
         return Response(OrganisationMemberSerializer(self._member(member.user_id)).data,
                         status=status.HTTP_201_CREATED)
 
     @extend_schema(parameters=[ORGANISATION_PARAMETER], request=OrganisationMemberRoleSerializer,
-                   responses={200: OrganisationMemberSerializer, 400: BAD_REQUEST, 403: NOT_ADMIN, 404: NO_MEMBER})
+                   responses={200: OrganisationMemberSerializer, 400: BAD_REQUEST, 403: NOT_ADMIN,
+                              404: NO_MEMBER})
     def partial_update(self, request, user=None):
         organisation = self._admin_organisation()
         member = self._member(user)

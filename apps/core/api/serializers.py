@@ -50,11 +50,14 @@ class OrganisationMemberSerializer(serializers.Serializer):
     user = serializers.IntegerField(source="user_id", help_text="The user id: /organisation/members/<user>.")
     email = serializers.EmailField(source="user.email")
     name = serializers.CharField(source="user.name")
-    is_active = serializers.BooleanField(source="user.is_active", help_text="False: the account is deactivated.")
+    is_active = serializers.BooleanField(
+        source="user.is_active", help_text="False: the account is deactivated."
+    )
     role = OrganisationRoleField()
     joined_at = serializers.DateTimeField(source="created_at")
     folder_roles = serializers.IntegerField(
-        source="folder_role_count", help_text="Roles held on the organisation's folders; removed with the member."
+        source="folder_role_count",
+        help_text="Roles held on the organisation's folders; removed with the member.",
     )
 
 
