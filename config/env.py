@@ -47,6 +47,22 @@ def get_list(name: str, *, sep: str = ",", default: tuple[str, ...] = ()) -> lis
     return items or list(default)
 
 
+def debug() -> bool:
+    """``LOUPE_DEBUG``: Django's debug mode (technical error pages with tracebacks and settings).
+
+    Off unless a developer sets it, on every settings module: ``make run`` is how most people meet
+    Loupe, and its pages must not hand a traceback to whoever finds the port. Production ignores it.
+    """
+    return get_bool("LOUPE_DEBUG", False)
+
+
+def https_cookies() -> bool:
+    """``LOUPE_HTTPS``: Loupe is served over https (directly or behind a proxy that sets
+    ``X-Forwarded-Proto``), so session and CSRF cookies are sent only over https and browsers are told
+    to keep to https (HSTS). ``DJANGO_SECURE_COOKIES`` is the older name, still read."""
+    return get_bool("LOUPE_HTTPS", get_bool("DJANGO_SECURE_COOKIES", False))
+
+
 def var_dir() -> Path:
     """Where the embedded services and local media keep their data (``LOUPE_VAR_DIR``, default ``var/``)."""
     return Path(get_str("LOUPE_VAR_DIR", str(BASE_DIR / "var"))).resolve()

@@ -23,3 +23,9 @@ urlpatterns = [
     path("metadata/", include("apps.metadata.urls")),
     path("", include("apps.storage.urls")),
 ]
+
+# Errors no view answered: JSON under /api/ and the Encord routes, a Loupe page elsewhere.
+handler400 = "apps.core.error_pages.bad_request"
+handler403 = "apps.core.error_pages.permission_denied"
+handler404 = "apps.core.error_pages.page_not_found"
+handler500 = "apps.core.error_pages.server_error"

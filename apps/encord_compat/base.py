@@ -12,12 +12,12 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.parsers import StrictJSONParser
 from apps.encord_compat import replay
 from apps.encord_compat.authentication import V2_AUTHENTICATION
 
@@ -90,7 +90,7 @@ class EncordView(APIView):
 
     authentication_classes = V2_AUTHENTICATION
     permission_classes = [IsAuthenticated]
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]  # bodies refused as every REST body is (apps.core.json_input)
     renderer_classes = [JSONRenderer]
     schema = None  # the Encord protocol is documented in spec/encord-compat.md, not in Loupe's OpenAPI
 

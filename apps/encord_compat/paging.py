@@ -16,6 +16,8 @@ from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
 from rest_framework import exceptions
 
+from apps.core.json_input import json_loads
+
 SORT_FIELDS = {"name": "name", "createdAt": "created_at", "created_at": "created_at", "CREATED_AT": "created_at",
                "NAME": "name"}
 MAX_PAGE_SIZE = 1000
@@ -38,7 +40,7 @@ def _decode(token: str, field: str):
     """The (value, pk) a token carries; a token from another ordering or not from here is a 400."""
     refused = exceptions.ValidationError({"pageToken": "not a token this server issued for this ordering"})
     try:
-        token_field, value, pk = json.loads(base64.urlsafe_b64decode(token.encode()))
+        token_field, value, pk = json_loads(base64.urlsafe_b64decode(token.encode()))
         pk = uuid.UUID(pk)
     except (ValueError, binascii.Error, TypeError, AttributeError) as exc:
         raise refused from exc

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 
 from django.db import transaction
 
 from apps.core.errors import ServiceValidationError
+from apps.core.json_input import json_loads
 from apps.encord_compat.models import UploadJobOptions
 from apps.encord_compat.upload_format import UploadFormatError, data_items_to_import
 from apps.storage.models import Folder, ImportJob, StorageIntegration
@@ -22,7 +22,7 @@ def upload_job_start(
         raise ServiceValidationError({"externalFiles": "Send exactly one of externalFiles and dataItems."})
     if external_files is not None:
         try:
-            document = json.loads(external_files) if isinstance(external_files, str) else external_files
+            document = json_loads(external_files) if isinstance(external_files, str) else external_files
         except ValueError as exc:
             raise ServiceValidationError({"externalFiles": f"not valid JSON: {exc}"}) from exc
     else:

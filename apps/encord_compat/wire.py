@@ -53,28 +53,29 @@ def _storage_location(item: Item, integration: StorageIntegration | None) -> str
     return "encord"  # files Loupe holds itself (uploads, local roots)
 
 
-def _signed_url(item: Item, base_url: str) -> str | None:
+def _signed_url(item: Item, base_url: str, user) -> str | None:
     """A URL the caller can GET without credentials: public HTTP(S) URLs as they are, anything else
-    (local roots, uploads, S3, rendered sequences) as a time-limited Loupe link. Groups and series
-    have no file of their own."""
+    (local roots, uploads, S3, rendered sequences) as a time-limited Loupe link issued to ``user``, so
+    it stops working the moment they may no longer read the item. Groups and series have no file."""
     if item.url.startswith(("http://", "https://")):
         return item.url
     has_file = item.item_type == ItemType.IMAGE_SEQUENCE or (item.url and not item.is_container)
     if not has_file:
         return None
-    return base_url.rstrip("/") + reverse("storage:item-content-signed", args=[item_content_token(item.pk)])
+    return base_url.rstrip("/") + reverse("storage:item-content-signed", args=[item_content_token(item.pk, user.pk)])
 
 
 # Item columns the wire never shows: large JSON kept off the 1,000-row pages.
 WIRE_DEFERRED = ("media_info", "preview_frames", "status_reason")
 
 
-def items_wire(items: list[Item], *, base_url: str, sign_urls: bool = False,
+def items_wire(items: list[Item], *, base_url: str, user, sign_urls: bool = False,
                include_metadata: bool = True) -> list[dict]:
     """StorageItem objects for ``items``: metadata (with embedding values), owners and integrations are
     read in one query each, so a page costs the same whether or not the caller joined anything.
 
-    ``base_url`` (scheme and host the caller used) makes signed links absolute.
+    ``base_url`` (scheme and host the caller used) makes signed links absolute; ``user`` is the caller,
+    to whom signed links are issued.
     """
     from apps.core.models import User
 
@@ -85,13 +86,13 @@ def items_wire(items: list[Item], *, base_url: str, sign_urls: bool = False,
     return [
         _item_wire(item, metadata.get(item.pk, {}), owner=owners.get(item.created_by_id, ""),
                    integration=integrations.get(item.integration_id),
-                   signed_url=_signed_url(item, base_url) if sign_urls else None)
+                   signed_url=_signed_url(item, base_url, user) if sign_urls else None)
         for item in items
     ]
 
 
-def item_wire(item: Item, *, base_url: str, sign_url: bool = False) -> dict:
-    return items_wire([item], base_url=base_url, sign_urls=sign_url)[0]
+def item_wire(item: Item, *, base_url: str, user, sign_url: bool = False) -> dict:
+    return items_wire([item], base_url=base_url, user=user, sign_urls=sign_url)[0]
 
 
 def _item_wire(item: Item, metadata: dict, *, owner: str, integration: StorageIntegration | None,

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from django import forms
 
 from apps.core.errors import ServiceValidationError
+from apps.core.json_input import json_loads
 from apps.metadata.validation import KeySpec, Schema, validate_value
 
 FIELD_PREFIX = "key/"  # "/" cannot appear in a key name, so field names never collide
@@ -117,7 +118,7 @@ def _boolean_value(text: str):
 def _json_value(text: str):
     """Parsed JSON text; raises ValueError when it is not JSON. Empty text removes the key."""
     text = text.strip()
-    return None if not text else json.loads(text)
+    return None if not text else json_loads(text)
 
 
 def _same(a, b) -> bool:
@@ -322,7 +323,7 @@ class MetadataJsonForm(forms.Form):
 
     def clean_metadata(self) -> dict:
         try:
-            value = json.loads(self.cleaned_data["metadata"])
+            value = json_loads(self.cleaned_data["metadata"])
         except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
         if not isinstance(value, dict):

@@ -30,6 +30,8 @@ from typing import Any, BinaryIO
 
 import ijson
 
+from apps.core.json_input import json_value_problem_pointer
+
 # The entry pass relies on the C item builder for its speed (the pure Python backend is about ten
 # times slower); ask for it by name rather than trust the default, which IJSON_BACKEND can change.
 try:
@@ -190,6 +192,8 @@ def scan_import_file(
         try:
             events = _ijson.basic_parse(reader, use_float=not exact_numbers)
             scanned = _scan_top_level(events)
+        except UnicodeDecodeError:
+            raise _undecodable_key_error(reader) from None
         except ijson.JSONError as exc:
             if exact_numbers or not _is_number_overflow(exc):
                 raise _json_file_error(exc, reader) from None
@@ -250,7 +254,7 @@ def _scan_in_c(fileobj: BinaryIO, limits: Limits = LIMITS) -> tuple[dict[str, bo
             else:
                 return _rewound(fileobj, origin)
             del value
-    except ijson.JSONError:
+    except (ijson.JSONError, UnicodeDecodeError):
         return _rewound(fileobj, origin)
     if (not options and not counts) or url_keys.urls > limits.max_urls:
         return _rewound(fileobj, origin)  # an empty object or not an object; or over the URL limit
@@ -389,6 +393,8 @@ def _iter_entries(fileobj, origin, counts, start_index, limits) -> Iterator[Impo
                         )
                 first_index += count
             return
+        except UnicodeDecodeError:
+            raise _undecodable_key_error(reader) from None
         except ijson.JSONError as exc:
             if exact_numbers or not _is_number_overflow(exc):
                 raise _json_file_error(exc, reader) from None
@@ -422,6 +428,9 @@ def _entry_from_raw(data_key: str, position: int, index: int, raw: Any, limits: 
                 raise _Invalid(pointer, str(exc)) from None
         if type(raw) is not dict:
             raise _Invalid(pointer, f"an entry must be an object, not {_shown(raw)}")
+        unstorable = json_value_problem_pointer(raw)  # NUL, 1e999, huge integers, deep nesting
+        if unstorable is not None:
+            raise _Invalid(pointer + unstorable[0], unstorable[1])
         if data_key in _GROUP_DATA_KEYS:
             urls = _group_urls(data_key, pointer, raw, limits)
         else:
@@ -770,6 +779,14 @@ class _CountingReader:
 def _is_number_overflow(exc: Exception) -> bool:
     """yajl's "integer overflow" or "numeric (floating point) overflow", met with ``use_float``."""
     return "overflow" in str(exc).split("\n", 1)[0]
+
+
+def _undecodable_key_error(reader: _CountingReader) -> ImportFileError:
+    """yajl hands keys to Python as UTF-8 and a lone surrogate (``"\\udc00"``) is not: the file cannot
+    be read past it (string values get "?" instead, and are stored harmlessly)."""
+    start, end = reader.chunk_start, reader.chunk_start + len(reader.chunk)
+    return ImportFileError("", "not valid JSON: a key holds a lone surrogate (\\ud800-\\udfff) or text that "
+                               f"is not UTF-8, between bytes {start:,} and {end:,}")
 
 
 def _json_file_error(exc: Exception, reader: _CountingReader) -> ImportFileError:

@@ -1,10 +1,11 @@
 """Time-limited links to an item's bytes that work without a login (the Encord SDK's ``signedUrl``).
 
-A link is issued only to someone who may read the item at that moment. The token (the item's uuid and,
-when the issuer passes it, the user's id, signed with SECRET_KEY and dated) is then the permission, as
-an S3 presigned URL is. Tokens expire after ``SIGNED_LINK_MAX_AGE_S`` and stop working when the item or
-its folder goes to the trash; a token that names its user also stops working the moment that user may
-no longer read the item (removed from the organisation or the folder, deactivated).
+A link is issued only to someone who may read the item at that moment. The token (the item's uuid and
+the user's id, signed with SECRET_KEY and dated) is then the permission, as an S3 presigned URL is.
+Tokens expire after ``SIGNED_LINK_MAX_AGE_S``, stop working when the item or its folder goes to the
+trash, and stop working the moment their user may no longer read the item (removed from the
+organisation or the folder, deactivated). A token without a user (issued before links named one) is
+refused.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ SALT = "loupe.storage.item-content"
 SIGNED_LINK_MAX_AGE_S = 3600
 
 
-def item_content_token(item_pk, user_pk=None) -> str:
-    """A token for ``item_pk``; with ``user_pk``, valid only while that user may read the item."""
-    value = str(item_pk) if user_pk is None else f"{item_pk}:{user_pk}"
+def item_content_token(item_pk, user_pk: int) -> str:
+    """A token for ``item_pk``, valid only while user ``user_pk`` may read the item."""
+    value = f"{item_pk}:{user_pk}"
     return signing.TimestampSigner(salt=SALT).sign(value)
 
 

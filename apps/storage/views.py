@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ServiceValidationError
+from apps.core.json_input import json_loads
 from apps.core.models import User
 from apps.core.selectors import organisation_list
 from apps.storage import selectors
@@ -212,7 +213,7 @@ def _cursor_decode(value: str) -> tuple[str, uuid.UUID] | None:
     if not value:
         return None
     try:
-        name, pk = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        name, pk = json_loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
         return str(name), uuid.UUID(pk)
     except (ValueError, TypeError):
         return None

@@ -284,11 +284,11 @@ def item_content_signed(request, token):
     item = None
     if claims is not None:
         pk, user_pk = claims
-        items = Item.objects.select_related("folder", "integration").filter(
-            pk=pk, deleted_at__isnull=True, folder__deleted_at__isnull=True)
-        if user_pk is not None:  # issued to a user: only while they may still read it
-            items = items.visible_to(User.objects.filter(pk=user_pk).first())
-        item = items.first()
+        # Only while the user it was issued to may still read it (a token naming no user is refused).
+        issued_to = User.objects.filter(pk=user_pk).first() if user_pk is not None else None
+        item = (Item.objects.select_related("folder", "integration")
+                .filter(pk=pk, deleted_at__isnull=True, folder__deleted_at__isnull=True)
+                .visible_to(issued_to).first())
     if item is None:
         raise Http404("This link is invalid or has expired.")
     return _content_response(request, item)

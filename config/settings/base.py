@@ -10,7 +10,7 @@ BASE_DIR = env.BASE_DIR
 VAR_DIR = env.var_dir()
 
 SECRET_KEY = env.get_str("DJANGO_SECRET_KEY", "")
-DEBUG = env.get_bool("DJANGO_DEBUG", False)
+DEBUG = env.debug()
 ALLOWED_HOSTS = env.get_list("DJANGO_ALLOWED_HOSTS", default=("127.0.0.1", "localhost"))
 CSRF_TRUSTED_ORIGINS = env.get_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
@@ -35,16 +35,35 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Before anything reads the request: its own 400s still get the security headers above.
+    "apps.core.middleware.RequestInputGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.core.middleware.LoginRequiredEverywhereMiddleware",
 ]
+
+# Security headers on every answer, whatever the scheme (Django's defaults, stated so they stay).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True  # pages send the token from the form or the hx-headers attribute, not the cookie
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "apps.core.error_pages.csrf_failure"
+# Over https (LOUPE_HTTPS=1): cookies only over https, and HSTS. Behind a TLS-terminating proxy, the
+# proxy must set X-Forwarded-Proto (and strip it from clients), which SECURE_PROXY_SSL_HEADER trusts.
+HTTPS = env.https_cookies()
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if HTTPS else 0
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -102,7 +121,8 @@ STORAGES = {
 
 REDIS_URL = env.redis_url()
 CELERY_BROKER_URL = REDIS_URL
-# Shared by every web process (the Encord layer remembers used request signatures here).
+# One cache shared by every web and worker process (nothing in Loupe depends on it for correctness;
+# signed-request claims live in PostgreSQL, see apps/encord_compat/replay.py).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                       "KEY_PREFIX": "loupe"}}
 CELERY_RESULT_BACKEND = REDIS_URL
@@ -133,6 +153,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only, read strictly; the views that take files (imports, metadata jobs) name MultiPartParser
+    # themselves, and with it apps.core.parsers.StrictJSONParser for JSON.
+    "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.StrictJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CursorPage",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
@@ -153,6 +176,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.schema.error_responses_postprocess",  # 400/401/403/404 on every operation
+    ],
 }
 
 LOGGING = {

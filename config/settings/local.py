@@ -5,7 +5,8 @@ from config import env
 from .base import *  # noqa: F403
 
 SECRET_KEY = env.local_secret_key()
-DEBUG = env.get_bool("DJANGO_DEBUG", True)
+# Debug pages (tracebacks, settings) only when a developer asks: LOUPE_DEBUG=1 make run.
+DEBUG = env.debug()
 # Serve static files straight from the app and node_modules folders: no collectstatic step locally.
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None  # nothing is collected outside production

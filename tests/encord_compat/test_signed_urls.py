@@ -35,3 +35,17 @@ def test_local_file_gets_a_time_limited_link(live_server, alice, alice_key, fold
     assert requests.get(altered, timeout=30).status_code == 404
     items_trash(user=alice, items=[local])
     assert requests.get(signed, timeout=30).status_code == 404  # trashed: the link stops working
+
+
+def test_a_signed_link_is_the_callers_and_ends_with_their_access(live_server, alice, alice_key, folder, test_files):
+    """The link names the SDK user it was issued to: once they leave the organisation it is dead."""
+    from apps.core.models import OrganisationMember
+
+    path = media.make_jpeg(test_files / "mine.jpg", size=(20, 10))
+    (item,) = register(alice, folder, {"images": [{"objectUrl": path.as_uri(), "title": "mine.jpg"}]})
+    signed = _client(live_server, alice_key).get_storage_item(item.pk, sign_url=True).get_signed_url()
+    assert requests.get(signed, timeout=30).content == path.read_bytes()
+
+    OrganisationMember.objects.filter(user=alice).delete()
+
+    assert requests.get(signed, timeout=30).status_code == 404

@@ -338,4 +338,4 @@ def test_openapi_schema_lists_import_routes(api_for, alice):
     } <= set(paths)
     create = paths["/api/v1/folders/{folder_uuid}/imports"]["post"]
     assert set(create["requestBody"]["content"]) == {"multipart/form-data", "application/json"}
-    assert list(create["responses"]) == ["202"]
+    assert list(create["responses"]) == ["202", "400", "401", "403", "404"]

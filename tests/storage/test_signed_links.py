@@ -35,3 +35,13 @@ def test_a_users_link_ends_with_their_access(linked, removal):
         User.objects.filter(pk=linked["reader"].pk).update(is_active=False)
 
     assert requests.get(link, timeout=30).status_code == 404
+
+
+def test_a_link_that_names_no_user_is_refused(linked):
+    """Links always name the user they were issued to; one without (issued before they did) is dead."""
+    from django.core import signing
+
+    from apps.storage.signed_links import SALT
+
+    userless = signing.TimestampSigner(salt=SALT).sign(str(linked["item"].pk))
+    assert requests.get(linked["url"](userless), timeout=30).status_code == 404

@@ -12,10 +12,17 @@ from apps.core.api.serializers import (
 )
 
 
+# Ids in paths are matched by the route itself: anything else is a 404 before a view converts it
+# (int("abc") in a lookup was a 500). 18 digits always fit a bigint.
+ID_PATH_REGEX = "[0-9]{1,18}"
+UUID_PATH_REGEX = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+
+
 class OrganisationViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = OrganisationSerializer
     pagination_class = None
     lookup_field = "uuid"
+    lookup_value_regex = UUID_PATH_REGEX
 
     def get_queryset(self):
         return selectors.organisation_list(user=self.request.user)
@@ -23,6 +30,8 @@ class OrganisationViewSet(viewsets.ReadOnlyModelViewSet):
 
 class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Your API tokens. Creating one returns it once; deleting revokes it."""
+
+    lookup_value_regex = ID_PATH_REGEX
 
     serializer_class = ApiTokenSerializer
     pagination_class = None
@@ -47,6 +56,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 class PublicKeyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Ed25519 public keys for signed requests from the Encord SDK."""
 
+    lookup_value_regex = ID_PATH_REGEX
     serializer_class = PublicKeySerializer
     pagination_class = None
 

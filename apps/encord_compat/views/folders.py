@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 
 from django.db import transaction
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from apps.core.json_input import json_loads
 from apps.encord_compat.base import (
     EncordView, as_uuid, body_get, body_object, bundle_patches, caller_organisation, param, param_bool, param_int,
     path_uuid,
@@ -33,9 +33,9 @@ def _metadata_object(value, field: str) -> dict | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = json_loads(value)
         except ValueError as exc:
-            raise exceptions.ValidationError({field: "not valid JSON"}) from exc
+            raise exceptions.ValidationError({field: f"not valid JSON: {exc}"}) from exc
     if not isinstance(value, dict):
         raise exceptions.ValidationError({field: "must be a JSON object"})
     return value

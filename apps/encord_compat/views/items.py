@@ -49,7 +49,7 @@ def items_page(request, queryset) -> Response:
         desc=param_bool(request, "desc"), page_size=param_int(request, "pageSize", 100, low=1, high=MAX_PAGE_SIZE),
         token=param(request, "pageToken"),
     )
-    results = items_wire(rows, base_url=base_url(request), sign_urls=param_bool(request, "signUrls"),
+    results = items_wire(rows, base_url=base_url(request), user=request.user, sign_urls=param_bool(request, "signUrls"),
                          include_metadata=param_bool(request, "includeClientMetadata", default=True))
     return Response({"results": results, "nextPageToken": token})
 
@@ -95,7 +95,7 @@ class ItemView(EncordView):
     def get(self, request, item_uuid):
         """``get_storage_item(uuid, sign_url=)``."""
         item = item_get_for(user=request.user, pk=path_uuid(item_uuid, "item"))
-        return Response(item_wire(item, base_url=base_url(request), sign_url=param_bool(request, "signUrl")))
+        return Response(item_wire(item, base_url=base_url(request), user=request.user, sign_url=param_bool(request, "signUrl")))
 
 
 class ItemsGetBulkView(EncordView):
@@ -106,7 +106,7 @@ class ItemsGetBulkView(EncordView):
         if len(uuids) > BUNDLE_MAX:
             raise exceptions.ValidationError({"itemUuids": f"at most {BUNDLE_MAX} per request"})
         items = items_for(request.user, uuids)
-        return Response({"results": items_wire(items, base_url=base_url(request),
+        return Response({"results": items_wire(items, base_url=base_url(request), user=request.user,
                                                sign_urls=bool(body_get(data, "signUrls")))})
 
 
@@ -129,7 +129,7 @@ class FolderItemView(EncordView):
                 item_services.item_update(user=request.user, item=item, name=name, description=description)
             if metadata is not None:
                 item_metadata_replace(user=request.user, item=item, metadata=metadata)
-        return Response(item_wire(_fresh([item])[0], base_url=base_url(request)))
+        return Response(item_wire(_fresh([item])[0], base_url=base_url(request), user=request.user))
 
 
 class ItemsPatchBulkView(EncordView):
@@ -146,7 +146,7 @@ class ItemsPatchBulkView(EncordView):
                     item_services.item_update(user=request.user, item=item, name=name, description=description)
             if writes:
                 items_metadata_write(user=request.user, writes=writes)
-        return Response({"results": items_wire(_fresh(items), base_url=base_url(request))})
+        return Response({"results": items_wire(_fresh(items), base_url=base_url(request), user=request.user)})
 
 
 class ChildItemsView(EncordView):
@@ -154,7 +154,7 @@ class ChildItemsView(EncordView):
         """``item.get_child_items()``: every child of a group, sequence or series, in position order."""
         item = _item_in_folder(request, folder_uuid, item_uuid)
         children = list(item_children(item=item).defer(*WIRE_DEFERRED))
-        return Response({"results": items_wire(children, base_url=base_url(request),
+        return Response({"results": items_wire(children, base_url=base_url(request), user=request.user,
                                                sign_urls=param_bool(request, "signUrls")),
                          "nextPageToken": None})
 

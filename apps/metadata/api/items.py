@@ -16,11 +16,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import ParseError
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.heap import heap_frozen
+from apps.core.parsers import StrictJSONParser
 from apps.core.pagination import CursorPage
 from apps.metadata import frames as frame_rules
 from apps.metadata.api.item_serializers import (
@@ -43,7 +43,7 @@ BAD_REQUEST = OpenApiResponse(OpenApiTypes.OBJECT, description='Refused: {"metad
                               '…, got …"]} or {"items": [...]}; nothing was written.')
 
 
-class MergePatchParser(JSONParser):
+class MergePatchParser(StrictJSONParser):
     """RFC 7386 bodies (``application/merge-patch+json``); plain ``application/json`` works too."""
 
     media_type = "application/merge-patch+json"
@@ -70,7 +70,7 @@ def _body(request):
 class ItemMetadataView(APIView):
     """An item's custom metadata (embedding values included)."""
 
-    parser_classes = [JSONParser, MergePatchParser]
+    parser_classes = [StrictJSONParser, MergePatchParser]
 
     @extend_schema(responses={200: OpenApiResponse(METADATA_OBJECT)}, description="The item's whole metadata.")
     def get(self, request, uuid=None):

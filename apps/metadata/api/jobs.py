@@ -15,7 +15,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
+
+from apps.core.parsers import StrictJSONParser
 from rest_framework.response import Response
 
 from apps.metadata.api.views import _organisation
@@ -92,7 +94,7 @@ class MetadataJobViewSet(viewsets.GenericViewSet):
 
     queryset = MetadataJob.objects.none()
     serializer_class = MetadataJobSerializer
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, StrictJSONParser]
     lookup_field = "uuid"
     lookup_value_regex = UUID_REGEX
 

@@ -35,7 +35,7 @@ KEY_NAME_REGEX = "[^/]+"  # key names hold letters, digits, "-", "_", "." and sp
 def _organisation(request, requested=None):
     orgs = organisation_list(user=request.user)
     requested = requested or request.query_params.get("organisation")
-    if requested:
+    if requested is not None:  # "" names no organisation: refused, not read as "mine"
         try:
             org = orgs.filter(pk=uuid.UUID(str(requested))).first()
         except ValueError:

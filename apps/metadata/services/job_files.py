@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import ijson
 
+from apps.core.json_input import json_value_problem_pointer
 from apps.metadata.models_jobs import MetadataJob, MetadataJobFormat, MetadataJobMatch, MetadataJobMode
 from apps.metadata.validation import key_name_error
 
@@ -218,5 +219,28 @@ def file_scan(job: MetadataJob) -> FileFacts:
 
 def file_rows(handle, job: MetadataJob, facts: FileFacts):
     if job.file_format == MetadataJobFormat.CSV:
-        return _csv_rows(handle, facts, start=job.next_index)
-    return _json_rows(handle, facts, start=job.next_index, match=job.match)
+        rows = _csv_rows(handle, facts, start=job.next_index)
+    else:
+        rows = _json_rows(handle, facts, start=job.next_index, match=job.match)
+    return map(_storable_row, rows)
+
+
+def _storable_text(text: str) -> str:
+    """``text`` as the error list can store and show it: NUL and lone surrogates written as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\u0000")
+
+
+def _storable_row(row: FileRow) -> FileRow:
+    """The row, failed with the place and the reason when its key or metadata holds what the database
+    cannot store (a NUL, 1e999, an integer of hundreds of digits, nesting 64 deep): the same rules as
+    every JSON body (``apps.core.json_input``), so the row fails instead of the job's worker."""
+    key_problem = json_value_problem_pointer(row.key)
+    if key_problem is not None:  # the key is stored with the row's error, and an "items" key in its location
+        row.key, row.location = _storable_text(row.key), _storable_text(row.location)
+        row.error = row.error or f"the item key: {key_problem[1]}"
+    if row.error:
+        return row
+    problem = json_value_problem_pointer(row.metadata)
+    if problem is not None:
+        row.error = f"metadata{problem[0]}: {problem[1]}"
+    return row

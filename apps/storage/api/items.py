@@ -19,11 +19,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError, ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from apps.core.pagination import CursorPage
+from apps.core.parsers import StrictJSONParser
 from apps.core.selectors import organisation_list
 from apps.storage import selectors_items
 from apps.storage.api.item_serializers import (
@@ -199,7 +200,7 @@ class FolderImportViewSet(viewsets.GenericViewSet):
 
     queryset = ImportJob.objects.none()
     serializer_class = ImportJobSerializer
-    parser_classes = [MultiPartParser, JSONParser]
+    parser_classes = [MultiPartParser, StrictJSONParser]
 
     @extend_schema(responses=ImportJobSerializer(many=True))
     def list(self, request, folder_uuid=None):
@@ -369,7 +370,7 @@ class IntegrationViewSet(viewsets.GenericViewSet):
     def list(self, request):
         organisations = organisation_list(user=request.user)
         wanted = request.query_params.get("organisation")
-        if wanted:
+        if wanted is not None:  # "" names no organisation (404), rather than all of them
             organisations = organisations.filter(pk=_pk_or_404(wanted, "No such organisation."))
         integrations = integration_list_for_user(user=request.user, organisations=organisations)
         return Response(IntegrationSerializer(integrations, many=True).data)
