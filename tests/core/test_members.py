@@ -224,11 +224,13 @@ def test_api_400s_name_the_field(team, client):
         "last_admin_demoted": api.patch(f"{URL}/{admin.pk}", {"role": "member"}, content_type="application/json"),
         "last_admin_removed": api.delete(f"{URL}/{admin.pk}"),
         "bad_organisation": api.get(f"{URL}?organisation=nope"),
+        "empty_organisation": api.get(f"{URL}?organisation="),
     }
 
     assert {name: (r.status_code, sorted(r.json())) for name, r in answers.items()} == {
         "unknown": (400, ["email"]), "bad_role": (400, ["role"]), "last_admin_demoted": (400, ["role"]),
         "last_admin_removed": (400, ["user"]), "bad_organisation": (400, ["organisation"]),
+        "empty_organisation": (400, ["organisation"]),
     }
     assert _roles(org) == before
 

@@ -38,7 +38,7 @@ def caller_organisation(request) -> Organisation:
     """The organisation the request is about; a 400 naming ``organisation`` if unknown or ambiguous."""
     orgs = selectors.organisation_list(user=request.user)
     requested = request.query_params.get("organisation")
-    if requested:
+    if requested is not None:  # "" names no organisation: refused, not read as "mine"
         try:
             organisation = orgs.filter(pk=uuid.UUID(requested)).first()
         except ValueError:
