@@ -402,3 +402,40 @@ def test_two_admins_removing_each_other_at_once_leave_one_admin(org, make_user):
 
     assert sorted(outcomes.values()) == ["PermissionDenied", "removed"]  # the loser is no longer an admin
     assert OrganisationMember.objects.filter(organisation=org, role="admin").count() == 1
+
+
+def test_another_organisations_admin_can_neither_see_nor_change_its_members(team, client):
+    """Outsider administers Elsewhere only: Acme's members are out of reach by every door."""
+    org, before = team["org"], _roles(team["org"])
+    outsider, admin = team["outsider"], team["admin"]
+    api = _api(client.__class__(), outsider)
+    client.force_login(outsider)
+    acme = f"organisation={org.pk}"
+
+    api_answers = [api.get(f"{URL}?{acme}"), api.delete(f"{URL}/{admin.pk}?{acme}"),
+                   api.delete(f"{URL}/{admin.pk}"),  # their own organisation: admin is not in it
+                   api.post(f"{URL}?{acme}", {"email": "outsider@example.com"}, content_type="application/json")]
+    page_answers = [client.get(f"{PAGE}?{acme}"),
+                    client.post(f"/organisation/members/{admin.pk}/remove", {"organisation": str(org.pk)}),
+                    client.post(f"/organisation/members/{admin.pk}/remove")]
+
+    assert [(r.status_code, r.json()) for r in api_answers] == [
+        (400, {"organisation": ["Unknown organisation."]}), (400, {"organisation": ["Unknown organisation."]}),
+        (404, {"detail": "No member of the organisation has that user id."}),
+        (400, {"organisation": ["Unknown organisation."]})]
+    assert [r.status_code for r in page_answers] == [404, 404, 404]
+    assert _roles(org) == before
+
+
+def test_page_shows_the_organisation_asked_for_with_a_picker(team, client):
+    """Someone in two organisations gets a picker; the page shows the one named, read-only where they
+    are a plain member."""
+    client.force_login(team["editor"])  # a member of Acme and of Elsewhere
+
+    default = client.get(PAGE).content.decode()
+    elsewhere = client.get(f"{PAGE}?organisation={team['elsewhere'].pk}").content.decode()
+
+    assert 'id="organisation-form"' in default
+    assert ("admin@example.com" in default, "outsider@example.com" in default) == (True, False)
+    assert ("admin@example.com" in elsewhere, "outsider@example.com" in elsewhere) == (False, True)
+    assert 'id="member-add-form"' not in default and 'id="member-add-form"' not in elsewhere

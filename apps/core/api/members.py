@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
@@ -117,4 +117,7 @@ class OrganisationMemberViewSet(viewsets.GenericViewSet):
         return organisation
 
     def _member(self, user_id) -> OrganisationMember:
-        return get_object_or_404(self.get_queryset(), user_id=user_id)
+        member = self.get_queryset().filter(user_id=user_id).first()
+        if member is None:
+            raise Http404("No member of the organisation has that user id.")
+        return member
