@@ -4,10 +4,15 @@ from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
 from apps.core.api.helpers import UUID_REGEX
+from apps.core.api.members import OrganisationMemberViewSet
 from apps.core.api.views import ApiTokenViewSet, OrganisationViewSet, PublicKeyViewSet
 from apps.imports.api.views import IMPORT_ERRORS_CSV_RENDERERS, FolderImportViewSet, ImportJobViewSet
 from apps.metadata.api.items import (
-    ItemFramesView, ItemMetadataHistoryView, ItemMetadataView, MetadataBulkView, MetadataChangeRevertView,
+    ItemFramesView,
+    ItemMetadataHistoryView,
+    ItemMetadataView,
+    MetadataBulkView,
+    MetadataChangeRevertView,
 )
 from apps.metadata.api.jobs import MetadataJobViewSet
 from apps.metadata.api.views import SchemaKeyViewSet, SchemaView
@@ -18,6 +23,7 @@ router = DefaultRouter(trailing_slash=False)
 router.register("organisations", OrganisationViewSet, basename="organisation")
 router.register("tokens", ApiTokenViewSet, basename="token")
 router.register("keys", PublicKeyViewSet, basename="key")
+router.register("organisation/members", OrganisationMemberViewSet, basename="organisation-member")
 router.register("folders", FolderViewSet, basename="folder")
 router.register(rf"folders/(?P<folder_uuid>{UUID_REGEX})/items", FolderItemViewSet, basename="folder-item")
 router.register(rf"folders/(?P<folder_uuid>{UUID_REGEX})/imports", FolderImportViewSet, basename="folder-import")

@@ -13,6 +13,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", login_not_required(core_views.healthz), name="healthz"),
     path("account/", include("apps.core.urls")),
+    path("organisation/", include("apps.core.urls_organisation")),
     path("api/v1/", include("config.api_router")),
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,11 +1,31 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 
-from apps.core.models import ApiToken, Organisation, OrganisationMember, PublicKey, User
+from apps.core.models import ApiToken, Organisation, OrganisationMember, OrganisationRole, PublicKey, User
+
+
+class OrganisationMemberFormSet(BaseInlineFormSet):
+    """The members page's rule at this door too: a change that would take the organisation's last admin
+    away (removed or made a member) is refused. An organisation that had no admin may stay so."""
+
+    def clean(self):
+        super().clean()
+        admin = OrganisationRole.ADMIN
+        forms = [form for form in self.forms if form.has_changed() or form.instance.pk]
+        before = sum(1 for form in forms if form.instance.pk and form.initial.get("role") == admin)
+        after = sum(1 for form in forms
+                    if not self._should_delete_form(form) and form.cleaned_data.get("role") == admin)
+        if before and not after:
+            raise ValidationError(
+                "An organisation keeps at least one admin: make someone else an admin first."
+            )
 
 
 class OrganisationMemberInline(admin.TabularInline):
     model = OrganisationMember
+    formset = OrganisationMemberFormSet
     extra = 0
     autocomplete_fields = ["user"]
 

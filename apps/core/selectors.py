@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from apps.core.models import ApiToken, Organisation, OrganisationMember, OrganisationRole, PublicKey, User
@@ -54,3 +54,19 @@ def organisation_admin_ids(*, user: User) -> set:
             "organisation_id", flat=True
         )
     )
+
+
+def organisation_member_list(*, organisation: Organisation) -> QuerySet[OrganisationMember]:
+    """The organisation's members by email, with their user and ``folder_role_count`` (roles held on
+    its folders, which go when the membership goes)."""
+    return (
+        OrganisationMember.objects.filter(organisation=organisation)
+        .select_related("user")
+        .annotate(folder_role_count=Count("folder_roles"))
+        .order_by("user__email")
+    )
+
+
+def organisation_is_admin(*, user, organisation: Organisation) -> bool:
+    """Whether ``user`` may manage ``organisation``'s members (and its schema): a current, active admin."""
+    return organisation.pk in organisation_admin_ids(user=user)

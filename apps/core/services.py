@@ -7,6 +7,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
@@ -33,13 +34,100 @@ def organisation_default_get_or_create() -> Organisation:
     return org
 
 
-def organisation_member_set(*, organisation: Organisation, user: User, role: str) -> OrganisationMember:
+def organisation_member_add(
+    *, organisation: Organisation, email: str, role: str, by: User | None
+) -> OrganisationMember:
+    """Add the existing user with ``email`` to ``organisation`` with ``role``.
+
+    ``by`` must be an admin of the organisation (``None``: a trusted caller such as a management
+    command). Refused with a field-keyed error when no user has that email address (accounts are
+    created by a staff member in the Django admin, or by ``createsuperuser``) or they already belong
+    to the organisation (change their role instead). A new member starts with no folder roles.
+    """
+    email = (email or "").strip()
+    if not email:
+        raise ServiceValidationError({"email": "Enter the email address of an existing Loupe user."})
+    with transaction.atomic():
+        _organisation_lock(organisation=organisation, by=by)
+        _role_check(role)
+        user = User.objects.filter(email__iexact=email).first()
+        if user is None:
+            raise ServiceValidationError({"email": "No Loupe user has this email address."})
+        if OrganisationMember.objects.filter(organisation=organisation, user=user).exists():
+            raise ServiceValidationError(
+                {"email": f"{user.email} is already a member; change their role instead."}
+            )
+        return OrganisationMember.objects.create(organisation=organisation, user=user, role=role)
+
+
+def organisation_member_set(
+    *, organisation: Organisation, user: User, role: str, by: User | None = None
+) -> OrganisationMember:
+    """Make ``user`` a member of ``organisation`` with ``role`` (created or changed).
+
+    ``by`` must be an admin of the organisation (``None``: a trusted caller, e.g. ``createsuperuser``
+    or a script). The last admin cannot be made a member: every organisation keeps someone who can
+    manage it. Changing a role keeps the person's folder roles.
+    """
+    with transaction.atomic():
+        _organisation_lock(organisation=organisation, by=by)
+        _role_check(role)
+        member = OrganisationMember.objects.filter(organisation=organisation, user=user).first()
+        if member is None:
+            return OrganisationMember.objects.create(organisation=organisation, user=user, role=role)
+        if member.role == OrganisationRole.ADMIN and role != OrganisationRole.ADMIN:
+            _require_another_admin(member=member, action="made a member")
+        if member.role != role:
+            member.role = role
+            member.save(update_fields=["role", "updated_at"])
+        return member
+
+
+def organisation_member_remove(*, organisation: Organisation, user: User, by: User | None) -> None:
+    """Remove ``user`` from ``organisation``: their access to its folders, items and jobs ends with this
+    commit, by every door (tokens, keys and sessions included), and their folder roles in it are deleted
+    with the membership (a database cascade), so being added again later starts with none.
+
+    ``by`` must be an admin of the organisation (``None``: a trusted caller). The last admin cannot be
+    removed. The user account itself stays (it may belong to other organisations).
+    """
+    with transaction.atomic():
+        _organisation_lock(organisation=organisation, by=by)
+        member = OrganisationMember.objects.filter(organisation=organisation, user=user).first()
+        if member is None:
+            raise ServiceValidationError({"user": f"{user.email} is not a member of {organisation.name}."})
+        if member.role == OrganisationRole.ADMIN:
+            _require_another_admin(member=member, action="removed")
+        member.delete()
+
+
+def _organisation_lock(*, organisation: Organisation, by: User | None) -> None:
+    """Lock the organisation's row so membership changes in it run one at a time (two admins removing
+    each other at once cannot leave it without one), then check ``by`` is one of its admins."""
+    Organisation.objects.select_for_update().filter(pk=organisation.pk).first()
+    if by is None:
+        return
+    from apps.core.selectors import organisation_is_admin
+
+    if not organisation_is_admin(user=by, organisation=organisation):
+        raise PermissionDenied("Only organisation admins can manage its members.")
+
+
+def _role_check(role: str) -> None:
     if role not in OrganisationRole.values:
         raise ServiceValidationError({"role": f"must be one of {', '.join(OrganisationRole.values)}"})
-    member, _ = OrganisationMember.objects.update_or_create(
-        organisation=organisation, user=user, defaults={"role": role}
-    )
-    return member
+
+
+def _require_another_admin(*, member: OrganisationMember, action: str) -> None:
+    others = OrganisationMember.objects.filter(
+        organisation_id=member.organisation_id, role=OrganisationRole.ADMIN, user__is_active=True
+    ).exclude(pk=member.pk)
+    if not others.exists():
+        raise ServiceValidationError(
+            {"role" if action == "made a member" else "user":
+             f"{member.user.email} is the last admin of {member.organisation.name} and cannot be {action}; "
+             "make someone else an admin first."}
+        )
 
 
 def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:

@@ -170,6 +170,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Two choice sets answer to "role": name both, so folder roles keep the RoleEnum name clients know.
+    "ENUM_NAME_OVERRIDES": {"RoleEnum": "apps.storage.models.FolderRole",
+                            "OrganisationRoleEnum": "apps.core.models.OrganisationRole"},
     # Swagger UI is served from the drf-spectacular-sidecar wheel, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -1,11 +1,12 @@
 """Access ends the moment a person leaves an organisation or is deactivated, by whatever path.
 
-A matrix of removal paths (the Django admin, a shell queryset, a saved or updated user row) against
-every door that reaches a folder (REST, pages, content and previews, an Encord route), over real HTTP
-to the live test server with the token and session the person held before. Expected, as the README
-says: a removed member is a stranger to the folder (404, the folder's existence is not revealed; their
-folder listing is empty); a deactivated user's credentials are refused (401 on the API and Encord
-routes, a redirect to the login page for pages). A refused request changes nothing.
+A matrix of removal paths (the members page, the REST API, the Django admin, a shell queryset, a saved
+or updated user row) against every door that reaches a folder (REST, pages, content and previews, an
+Encord route), over real HTTP to the live test server with the token and session the person held
+before. Expected, as the README says: a removed member is a stranger to the folder (404, the folder's
+existence is not revealed; their folder listing is empty); a deactivated user's credentials are
+refused (401 on the API and Encord routes, a redirect to the login page for pages). A refused request
+changes nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def world(transactional_db, org, make_user, api_for, live_server, test_files):
     an import job; ``leaver`` is an editor of ``top`` who holds an API token and a browser session."""
     owner = make_user(org, email="owner@example.com")
     leaver = make_user(org, email="leaver@example.com")
+    org_admin = make_user(org, role="admin", email="orgadmin@example.com")
     superuser = User.objects.create_superuser("root@example.com", "pw-for-tests-1")
     organisation_member_set(organisation=OrganisationFactory(name="Elsewhere"), user=leaver, role="member")
     top = folder_create(user=owner, name="top", organisation=org)
@@ -59,7 +61,8 @@ def world(transactional_db, org, make_user, api_for, live_server, test_files):
     browser = _browser(live_server, leaver)
     return {"org": org, "owner": owner, "leaver": leaver, "superuser": superuser, "top": top, "sub": sub,
             "item": item, "job": job, "mjob": metadata_job, "api": api, "browser": browser,
-            "base": live_server.url, "change": MetadataChange.objects.get(item=item), "owner_api": api_for(owner)}
+            "base": live_server.url, "change": MetadataChange.objects.get(item=item), "owner_api": api_for(owner),
+            "org_admin": org_admin, "admin_api": api_for(org_admin), "live_server": live_server}
 
 
 def _browser(live_server, user) -> requests.Session:
@@ -133,7 +136,28 @@ def delete_user_in_admin(world):
     assert response.status_code == 302, response.content.decode()[:2000]
 
 
+def remove_on_members_page(world):
+    """The members page, as an organisation admin's browser does it: load the page (for the CSRF cookie),
+    then post the row's "Remove" form with the token, as htmx does after the confirmation."""
+    browser = _browser(world["live_server"], world["org_admin"])
+    page = browser.get(world["base"] + "/organisation/members/", timeout=30)
+    assert page.status_code == 200 and "leaver@example.com" in page.text
+    token = browser.cookies["csrftoken"]
+    response = browser.post(world["base"] + f"/organisation/members/{world['leaver'].pk}/remove",
+                            data={"csrfmiddlewaretoken": token, "organisation": str(world["org"].pk)},
+                            headers={"HX-Request": "true"}, timeout=30)
+    assert response.status_code == 200, response.text[:2000]
+    assert "leaver@example.com" not in response.text
+
+
+def remove_through_the_api(world):
+    """The REST API, with an organisation admin's token: ``DELETE /api/v1/organisation/members/<user id>``."""
+    response = world["admin_api"].delete(f"/api/v1/organisation/members/{world['leaver'].pk}")
+    assert response.status_code == 204, response.text[:2000]
+
+
 REMOVALS = {"admin_member_delete": remove_in_admin, "shell_member_delete": remove_in_shell,
+            "page_member_remove": remove_on_members_page, "api_member_remove": remove_through_the_api,
             "shell_all_memberships_delete": remove_from_every_organisation,
             "admin_deactivate": deactivate_in_admin, "shell_deactivate": deactivate_in_shell,
             "queryset_deactivate": deactivate_by_update, "admin_user_delete": delete_user_in_admin}
@@ -284,7 +308,8 @@ def test_deactivated_users_ssh_key_is_refused(world, tmp_path):
     assert signed_get().status_code == 401
 
 
-@pytest.mark.parametrize("removal", ["admin_member_delete", "shell_member_delete"])
+@pytest.mark.parametrize("removal", ["admin_member_delete", "shell_member_delete", "page_member_remove",
+                                     "api_member_remove"])
 def test_rejoining_does_not_revive_old_folder_roles(world, removal):
     """Folder roles end with the organisation membership they were given under, whatever removed it:
     someone re-added to the organisation later starts with no folder roles."""

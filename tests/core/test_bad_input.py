@@ -1,10 +1,10 @@
 """The bad-input table × the doors: every bad input sent to every door that can carry it is a 4xx
 with a reason, over real HTTP, and leaves the database exactly as it was.
 
-Doors: REST bodies (folders, item metadata, bulk metadata, schema keys, a JSON import), REST ids in
-paths, a page form (metadata JSON editor), a page upload, Encord routes (bearer token). A JSON body
-input goes in a slot where the door accepts any JSON value (metadata) or a string (names); path and
-query inputs go on every door's URL. Registration files are covered in ``test_import_file_bad_values``.
+Doors: REST bodies (folders, item metadata, bulk metadata, schema keys, organisation members, a JSON
+import), REST ids in paths, page forms (metadata JSON editor, folder rename, organisation members), a
+page upload, Encord routes (bearer token). A JSON body input goes in a slot where the door accepts any
+JSON value (metadata) or a string (names); path and query inputs go on every door's URL. Registration files are covered in ``test_import_file_bad_values``.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def world(transactional_db, org, make_user, live_server, client):
     api.headers["Authorization"] = f"Token {token}"
     token_pk = ApiToken.objects.get(user=alice, name="fuzz").pk
     return {"base": live_server.url, "folder": str(folder.pk), "item": str(item.pk), "page": session,
-            "api": api, "token_pk": str(token_pk), "key_pk": str(key.pk)}
+            "api": api, "token_pk": str(token_pk), "key_pk": str(key.pk), "user_pk": str(alice.pk)}
 
 
 def _doors(w) -> list[dict]:
@@ -113,6 +113,14 @@ def _doors(w) -> list[dict]:
         {"name": "page upload", "who": "page", "method": "POST", "url": f"/folders/{f}/uploads",
          "upload": True, "ids": [f]},
         {"name": "page item", "who": "page", "method": "GET", "url": f"/items/{i}/", "ids": [i]},
+        {"name": "REST add organisation member", "who": "api", "method": "POST",
+         "url": "/api/v1/organisation/members", "json": {"email": SLOT, "role": "member"}},
+        {"name": "REST organisation member role", "who": "api", "method": "PATCH",
+         "url": f"/api/v1/organisation/members/{w['user_pk']}", "json": {"role": SLOT}, "ids": [w["user_pk"]]},
+        {"name": "page add member form", "who": "page", "method": "POST", "url": "/organisation/members/add",
+         "form_json": {"email": SLOT}},
+        {"name": "page remove member", "who": "page", "method": "POST",
+         "url": f"/organisation/members/{w['user_pk']}/remove", "ids": [w["user_pk"]]},
         {"name": "page token revoke", "who": "page", "method": "POST", "url": f"/account/tokens/{w['token_pk']}/revoke",
          "ids": [w["token_pk"]]},
         {"name": "page schema key delete", "who": "page", "method": "POST",
@@ -232,7 +240,7 @@ def test_every_bad_input_at_every_door_is_a_4xx_with_a_reason_and_changes_nothin
     print(f"bad inputs × doors: {tries} tries, {len(failures)} failures")
     assert failures == [], "\n".join(failures)
     assert _database_state() == before
-    assert tries == 264 + 10
+    assert tries == 264 + 48 + 10  # 48: the organisation members doors
 
 
 def _unstorable(w) -> list[tuple[str, str, str, dict | None]]:

@@ -26,8 +26,8 @@ from apps.imports.services.imports import import_job_run
 from apps.storage.services.integrations import integration_builtin_get_or_create
 from tests.media_factory import make_jpeg
 
-NAV = ["/", "/trash/", "/metadata/schema/", "/account/tokens/", "/integrations/", "/account/keys/",
-       "/api/docs", "/api/schema", "/admin/"]
+NAV = ["/", "/trash/", "/metadata/schema/", "/organisation/members/", "/account/tokens/", "/integrations/",
+       "/account/keys/", "/api/docs", "/api/schema", "/admin/"]
 ROLES = ["superuser", "org_admin", "folder_admin", "folder_editor", "folder_viewer", "no_folders", "anonymous"]
 HREF = re.compile(r'href="([^"]+)"')
 # Links that are not pages: assets, and the API schema the docs page loads (checked as a page anyway).
@@ -167,3 +167,23 @@ def test_every_page_answers_as_each_role(client, site, role):
         assert visited["/login/"] == 200
     print(f"{role}: {len(visited)} pages", *(f"{status} {path}" for path, status in sorted(visited.items())),
           sep="\n  ")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_members_page_as_each_role(client, site, role):
+    """Every member reads the organisation's members; only its admins get the add, role and remove forms."""
+    if role != "anonymous":
+        client.force_login(site["users"][role])
+
+    response = client.get("/organisation/members/")
+
+    if role == "anonymous":
+        assert (response.status_code, response["Location"]) == (302, "/login/?next=/organisation/members/")
+        return
+    html = response.content.decode()
+    manages = role in ("superuser", "org_admin")  # both are admins of the organisation
+    assert response.status_code == 200
+    assert html.count('<tr data-user="') == 6
+    assert ('id="member-add-form"' in html, html.count(">Remove</button>"), html.count(">Change</button>")) == (
+        (True, 6, 6) if manages else (False, 0, 0))
+    assert '<a href="/organisation/members/">Members</a>' in html
