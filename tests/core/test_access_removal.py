@@ -12,11 +12,13 @@ changes nothing.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import requests
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.test import Client
 
 from apps.core.models import OrganisationMember, User
@@ -359,3 +361,32 @@ def test_a_removed_members_metadata_job_stops_without_writing(world, scope):
 
     assert (job.status, job.error.startswith("Stopped: ")) == ("ERROR", True)
     assert _snapshot() == before
+
+
+@pytest.mark.parametrize("removal", ["organisation_membership_deleted", "user_deactivated", "folder_role_removed"])
+def test_a_removed_members_import_job_stops_without_registering(world, removal):
+    """An import job queued by a member who then leaves (or is deactivated, or loses the folder) ends in
+    ERROR with the reason before its first batch: nothing is registered in their name."""
+    from apps.imports.services.imports import import_job_create_from_data, import_job_run
+
+    document = {"images": [{"objectUrl": f"https://cdn.example.com/{n}.jpg", "title": f"{n}.jpg",
+                            "imageMetadata": {"mime_type": "image/jpeg", "file_size": 10, "width": 4,
+                                              "height": 3}} for n in range(3)]}
+    items_before = Item.objects.count()
+    with transaction.atomic():  # the job is queued on commit: by then its submitter has lost access
+        job = import_job_create_from_data(user=world["leaver"], folder=world["sub"], data=document)
+        if removal == "organisation_membership_deleted":
+            remove_in_shell(world)
+        elif removal == "user_deactivated":
+            User.objects.filter(pk=world["leaver"].pk).update(is_active=False)
+        else:
+            FolderMember.objects.filter(user=world["leaver"]).delete()
+
+    import_job_run(job_id=job.pk)  # here, or in a session worker that took the queued task first
+    deadline = time.monotonic() + 30
+    while not job.is_finished and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job.refresh_from_db()
+
+    assert (job.status, job.error.startswith("Stopped: "), job.registered) == ("ERROR", True, 0)
+    assert Item.objects.count() == items_before

@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.core.files.base import File
 from django.db import connection, transaction
+from django.http import Http404
 from django.utils import timezone
 
 from apps.core.errors import ServiceValidationError
@@ -159,6 +161,26 @@ class _Batch:
         self.skipped += other.skipped
 
 
+class _SubmitterLostAccess(Exception):
+    """The job's submitter may no longer write into its folder: the job stops with this reason."""
+
+
+def _submitter_require(job: ImportJob) -> None:
+    """Jobs write with their submitter's access as it is when each batch runs, not as it was when the
+    job was submitted: a member removed from the organisation or the folder, a deactivated user or a
+    folder moved to the trash stops the job before its next batch."""
+    user = User.objects.filter(pk=job.created_by_id, is_active=True).first()
+    if user is None:
+        raise _SubmitterLostAccess("The user who submitted the job is no longer active.")
+    folder = Folder.objects.filter(pk=job.folder_id, deleted_at__isnull=True).first()
+    if folder is None:
+        raise _SubmitterLostAccess("The job's folder was deleted.")
+    try:
+        folder_require(user=user, folder=folder, role=FolderRole.EDITOR)
+    except (PermissionDenied, Http404):
+        raise _SubmitterLostAccess("The user who submitted the job may no longer add data to its folder.") from None
+
+
 class _AllOrNothingRefused(Exception):
     """All-or-nothing: the database refused an entry that passed validation; the import is undone."""
 
@@ -194,6 +216,9 @@ def _import_job_work(claimed: ImportJob, owner: str) -> tuple[str, str]:
             finished = _run_batches(job, handle, counts)
     except JobLeaseLost:
         raise  # the run that took the job over finishes it (and its bulk load)
+    except _SubmitterLostAccess as lost:
+        _resume_suspended_indexes(job)
+        return ImportJobStatus.ERROR, f"Stopped: {lost}"
     except _AllOrNothingRefused as refused:
         _resume_suspended_indexes(job)
         _import_undo(job, refused.error)
@@ -240,7 +265,7 @@ def _run_batches(job: ImportJob, handle, counts) -> bool:
                     consumed = _write_batch(job, chunk, seen_keys, existing=existing) if chunk else 0
                 else:
                     consumed = _write_batch(job, islice(entries, BATCH_ENTRIES), seen_keys, existing={})
-            except (JobLeaseLost, ImportFileError):
+            except (JobLeaseLost, ImportFileError, _SubmitterLostAccess):
                 raise
             except Exception as exc:  # noqa: BLE001 - isolate the entry at fault, below
                 logger.warning("import job %s: a batch failed (%s); writing it entry by entry", job.pk,
@@ -359,6 +384,7 @@ def _batch_begin(job: ImportJob) -> ImportJob | None:
     if locked is None or locked.cancel_requested:
         return None
     job_lease_check(locked, job.lease_owner)
+    _submitter_require(job)
     return locked
 
 
