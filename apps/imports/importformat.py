@@ -1,7 +1,7 @@
 """Streaming parser and validator for Encord-format JSON registration files.
 
-The format is described in ``shared/spec/import-format.md``; ``$encord`` and ``keyframes`` in
-``shared/spec/metadata.md``, and their rules are ``apps.metadata.encord_rules``' (through
+The format is described in ``docs/import-format.md``; ``$encord`` and ``keyframes`` in
+``docs/metadata.md``, and their rules are ``apps.metadata.encord_rules``' (through
 ``validate_metadata`` with no schema: what the metadata API would refuse whatever the schema, an entry
 is refused for too). Nothing here touches the database: an import job calls
 ``scan_import_file`` once (file-level checks and counts, before anything is written), then
