@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, BinaryIO
 
 # Deeper than any metadata, registration or Encord body has a use for; far below the decoder's
 # recursion limit and PostgreSQL's stack depth for jsonb.
@@ -152,3 +154,73 @@ def json_loads(data: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     if problem:
         raise JsonInputError(problem)
     return value
+
+
+# ---------------------------------------------------------------------------- lone surrogates in files
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_LOW_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+SURROGATE_SCAN_CHUNK = 1024 * 1024  # ~1 ms of regex per chunk without escapes (80 MB: 0.07 s)
+_SCAN_OVERLAP = 64  # keeps an escape pair and the backslashes before it whole across chunks
+
+
+@dataclass(frozen=True)
+class LoneSurrogate:
+    """Where a file's JSON text escapes half of a UTF-16 surrogate pair, and a sentence saying so."""
+
+    escape: str
+    byte: int
+    line: int
+    column: int
+
+    @property
+    def message(self) -> str:
+        return (f"not valid JSON text: {self.escape} at line {self.line:,}, column {self.column:,} "
+                f"(byte {self.byte:,}) is half of a UTF-16 surrogate pair, which is not a character "
+                "(write the character itself, or both halves of the pair)")
+
+
+def lone_surrogate_find(fileobj: BinaryIO) -> LoneSurrogate | None:
+    """The first lone surrogate escape (``"\\ud800"``) in a JSON file, read from its current position.
+
+    Files are streamed with yajl, which reads such a string value as "?" (and cannot read on past it
+    in a key): the entry would change without a word, and the raw bytes are the only place it can
+    still be seen. Surrogate escapes are rare (only characters beyond the BMP, such as emoji, written
+    with ``ensure_ascii``), so the regex's literal prefix keeps this pass cheap.
+    """
+    origin = offset = fileobj.tell()
+    carry = b""
+    while True:
+        chunk = fileobj.read(SURROGATE_SCAN_CHUNK)
+        if not isinstance(chunk, bytes):
+            raise TypeError("JSON files must be opened in binary mode")
+        data, start, final = carry + chunk, offset - len(carry), not chunk
+        for match in _SURROGATE_ESCAPE.finditer(data):
+            position = match.start()
+            if not final and position + 12 > len(data):
+                continue  # its other half may be in the next chunk: judged then (it is in the carry)
+            if _is_lone_surrogate(data, position):
+                return _located(fileobj, origin, match.group().decode(), start + position)
+        if final:
+            return None
+        offset += len(chunk)
+        carry = data[-_SCAN_OVERLAP:]
+
+
+def _is_lone_surrogate(data: bytes, position: int) -> bool:
+    """Whether the surrogate escape at ``position`` has no other half beside it."""
+    before = data[max(0, position - _SCAN_OVERLAP):position]
+    if (len(before) - len(before.rstrip(b"\\"))) % 2:
+        return False  # an escaped backslash followed by "ud800": text, not an escape
+    if not _LOW_SURROGATE_ESCAPE.fullmatch(data, position, position + 6):  # a high half: a low one follows
+        return _LOW_SURROGATE_ESCAPE.match(data, position + 6) is None
+    previous = data[position - 6:position] if position >= 6 else b""  # a low half: a high one precedes
+    return not (_SURROGATE_ESCAPE.fullmatch(previous) and not _LOW_SURROGATE_ESCAPE.fullmatch(previous))
+
+
+def _located(fileobj: BinaryIO, origin: int, escape: str, byte: int) -> LoneSurrogate:
+    """Line and column of ``byte``, read again from ``origin``: only for the error message."""
+    fileobj.seek(origin)
+    before = fileobj.read(byte - origin)
+    return LoneSurrogate(escape=escape, byte=byte - origin, line=before.count(b"\n") + 1,
+                         column=len(before) - (before.rfind(b"\n") + 1) + 1)

@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 
 import ijson
 
-from apps.core.json_input import json_value_problem_pointer
+from apps.core.json_input import json_value_problem_pointer, lone_surrogate_find
 from apps.metadata.validation import Schema, key_name_error, validate_metadata
 
 # The entry pass relies on the C item builder for its speed (the pure Python backend is about ten
@@ -240,6 +240,10 @@ def scan_import_file(
     read twice, so it must then be seekable.
     """
     origin = fileobj.tell()
+    lone = lone_surrogate_find(fileobj)
+    if lone is not None:  # yajl would store it as "?" without a word
+        raise ImportFileError("", lone.message)
+    fileobj.seek(origin)
     scanned = _scan_in_c(fileobj, limits)
     for exact_numbers in (False, True):
         if scanned is not None:

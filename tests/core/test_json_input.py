@@ -76,3 +76,26 @@ def test_every_api_view_reads_json_with_the_strict_parser():
 
     assert len(views) > 40
     assert lax == []
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    (b'{"a": "x\\ud800y"}', ("\\ud800", 8, 1, 9)),
+    (b'{"a":\n "ok\\uD800\\u0041"}', ("\\uD800", 10, 2, 5)),
+    (b'{"\\udc00": 1}', ("\\udc00", 2, 1, 3)),
+    (b'["x\\ud83d"]', ("\\ud83d", 3, 1, 4)),
+    (b'["\\\\\\ud800"]', ("\\ud800", 4, 1, 5)),  # an escaped backslash, then a lone escape
+    (b'["\\ud83d\\ude00", "\\uDBFF\\uDFFF"]', None),  # pairs: emoji written with ensure_ascii
+    (b'["\\\\ud800"]', None),  # an escaped backslash followed by the text "ud800"
+    (b'["plain"]', None),
+])
+@pytest.mark.parametrize("chunk", [7, 1024 * 1024])
+def test_lone_surrogate_escapes_in_a_file_are_found_with_their_place(monkeypatch, text, found, chunk):
+    """Files are read with yajl, which would store a lone surrogate as "?": the raw text is checked
+    first, in chunks (7 bytes cuts pairs and backslash runs across chunks)."""
+    import io
+
+    from apps.core import json_input
+
+    monkeypatch.setattr(json_input, "SURROGATE_SCAN_CHUNK", chunk)
+    lone = json_input.lone_surrogate_find(io.BytesIO(text))
+    assert (lone and (lone.escape, lone.byte, lone.line, lone.column)) == found

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import ijson
 
-from apps.core.json_input import json_value_problem_pointer
+from apps.core.json_input import json_value_problem_pointer, lone_surrogate_find
 from apps.metadata.models_jobs import MetadataJob, MetadataJobFormat, MetadataJobMatch, MetadataJobMode
 from apps.metadata.validation import key_name_error
 
@@ -126,6 +126,10 @@ def _csv_rows(handle, facts: FileFacts, *, start: int):
 
 def _scan_json(handle) -> FileFacts:
     """Find the file's shape, its ``mode``/``match`` and count its rows, streaming parser events."""
+    lone = lone_surrogate_find(handle)  # yajl would apply it as "?" without a word
+    if lone is not None:
+        raise MetadataFileError(f"The file is {lone.message}.")
+    handle.seek(0)
     events = ijson.parse(handle, use_float=True)
     try:
         _, first, _ = next(events)
