@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -9,6 +11,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.core import selectors, services
 from apps.core.errors import ServiceValidationError
 from apps.core.forms import ApiTokenForm, PublicKeyForm
+
+logger = logging.getLogger(__name__)
 
 
 @require_GET
@@ -21,7 +25,14 @@ def healthz(request):
     from apps.core.health import health_report
 
     ok, report = health_report()
-    return JsonResponse({"status": "ok" if ok else "degraded", **report}, status=200 if ok else 503)
+    response = JsonResponse({"status": "ok" if ok else "degraded", **report}, status=200 if ok else 503)
+    if not ok:
+        # A 503 here is a report, not a server error: logged once as a warning naming what is down,
+        # instead of Django's "ERROR Service Unavailable" (seen at every start while the worker boots).
+        down = sorted(name for name, state in report.items() if isinstance(state, dict) and not state.get("ok"))
+        logger.warning("healthz: degraded (down: %s)", ", ".join(down) or "unknown")
+        response._has_been_logged = True
+    return response
 
 
 @require_GET

@@ -28,3 +28,17 @@ def test_healthz_is_503_when_redis_is_down(db, client, settings):
     assert body["status"] == "degraded"
     assert body["redis"]["ok"] is False and "Connection refused" in body["redis"]["error"]
     assert body["worker"] == {"ok": False, "workers": 0, "error": "no broker"}
+
+
+def test_a_degraded_healthz_is_one_warning_naming_what_is_down(db, client, monkeypatch, caplog):
+    """The launcher polls /healthz while the worker boots: a 503 there is a report, not a server error."""
+    from apps.core import health
+
+    monkeypatch.setattr(health, "worker_state", lambda: {"ok": False, "workers": 0})
+    with caplog.at_level("WARNING"):
+        response = client.get("/healthz")
+
+    assert (response.status_code, response.json()["status"], response.json()["worker"]) == (
+        503, "degraded", {"ok": False, "workers": 0})
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("apps.core.views", "WARNING", "healthz: degraded (down: worker)")]
