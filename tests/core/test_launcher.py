@@ -232,11 +232,12 @@ def test_ctrl_c_then_sigterm_with_a_stuck_web_worker(start_launcher):
 
 def test_never_ready_stops_everything_and_says_why(start_launcher):
     # No Redis on this port: the web server answers /healthz with 503 (redis and worker down) forever.
+    # 12 s: on a loaded 2-core machine gunicorn alone may take 6 s to answer its first request.
     dead_redis = f"redis://127.0.0.1:{_free_port()}/0"
-    launcher = start_launcher(REDIS_URL=dead_redis, LOUPE_READY_TIMEOUT_S="6")
+    launcher = start_launcher(REDIS_URL=dead_redis, LOUPE_READY_TIMEOUT_S="12")
 
     assert launcher.wait_exit() == 1
     output = launcher.output()
-    assert "error: not ready after 6 s (LOUPE_READY_TIMEOUT_S): /healthz answered 503; down: redis, worker" in output
+    assert "error: not ready after 12 s (LOUPE_READY_TIMEOUT_S): /healthz answered 503; down: redis, worker" in output
     assert "] ready in " not in output
     _assert_all_gone(launcher)
