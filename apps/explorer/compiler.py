@@ -282,8 +282,9 @@ def _field_compile(leaf: Leaf) -> tuple[str, list]:
         text = _string(leaf, leaf.value)
         return ("{c} LIKE %s" if leaf.op == "prefix" else "{c} ILIKE %s"), [
             _like_pattern(text, prefix=leaf.op == "prefix")]
-    if leaf.op == "in":
-        sql, params = "{c} = ANY(%s)", [[check(leaf, v) for v in leaf.value]]
+    if leaf.op == "in":  # one array of one type: UUIDs as UUIDs, numbers as float8
+        cast = {"uuid": uuid.UUID, "number": float}.get(field.type, lambda v: v)
+        sql, params = "{c} = ANY(%s)", [[cast(check(leaf, v)) for v in leaf.value]]
     elif leaf.op == "between":
         low, high = (check(leaf, v) for v in leaf.value)
         sql, params = "{c} BETWEEN %s AND %s", [low, high]
