@@ -83,12 +83,14 @@ def _number(leaf: Leaf, value: Any) -> float | int:
 def _instant(leaf: Leaf, value: Any) -> datetime:
     try:
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
+        # In UTC: Python takes offsets to +-23:59, PostgreSQL to +-15:59; and 0001-01-01+05:00 is year 0.
+        parsed = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC) if parsed else None
+    except (ValueError, OverflowError):
         parsed = None
     if parsed is None:
         refuse_at(leaf, f'{_what(leaf)} compares datetimes (ISO 8601, e.g. "2026-12-01T10:00:00+02:00"); '
                           f"got {json.dumps(value)[:60]}.")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 def _string(leaf: Leaf, value: Any, spec: KeySpec | None = None) -> str:

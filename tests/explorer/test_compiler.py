@@ -69,6 +69,7 @@ ACCEPTED = [
     ("d", "gt", "2026-11-01T10:15:00+00:00", {"i2"}), ("d", "lt", "2026-11-01T09:00:00Z", {"i5"}),
     ("d", "gte", "2026-11-01T11:00:00+01:00", {"i1", "i2"}), ("d", "lte", "2026-11-01T00:00:00Z", {"i5"}),
     ("d", "between", ["2026-11-01T00:00:00Z", "2026-11-01T10:00:00Z"], {"i1", "i5"}),
+    ("d", "lte", "2026-11-01T23:00:00+23:00", {"i5"}),  # an offset Python takes and PostgreSQL would not
     # uuid: canonical comparison
     ("u", "eq", U1.upper(), {"i1"}), ("u", "ne", U1, {"i5"}), ("u", "in", [U1, U2], {"i1", "i5"}),
     ("u", "prefix", U2[:8].upper(), {"i5"}), ("u", "contains", "4E5F", {"i1", "i5"}),
@@ -129,6 +130,8 @@ REFUSED = [
     ("n", "eq", "1", '"eq" on key "n" compares numbers; got "1".'),
     ("n", "between", [1, "x"], '"between" on key "n" compares numbers; got "x".'),
     ("d", "gt", "yesterday", 'key "d" compares datetimes (ISO 8601, e.g. "2026-12-01T10:00:00+02:00"); got "yesterday".'),
+    ("d", "gt", "0001-01-01T00:00:00+05:00", 'key "d" compares datetimes (ISO 8601, e.g. "2026-12-01T10:00:00+02:00"); '
+                                             'got "0001-01-01T00:00:00+05:00".'),
     ("d", "in", ["2026-01-01"], 'key "d" is datetime: it takes between, eq, exists, gt, gte, lt, lte, missing, ne; not "in".'),
     ("u", "eq", "nope", 'key "u" compares UUIDs; got "nope".'),
     ("u", "lt", U1, 'key "u" is uuid: it takes contains, eq, exists, in, missing, ne, prefix; not "lt".'),
