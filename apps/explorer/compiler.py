@@ -6,9 +6,12 @@ Each leaf is compiled by the entry of ``TABLE`` for (its key's schema type, its 
 is not in the table is refused. Undeclared (and soft-deleted) keys are ``untyped``. Semantics:
 
 - A comparison matches only items that have the key with a value of the compared kind, ``ne`` included
-  (``score ne 3`` does not match an item without ``score``, nor one whose ``score`` is a string).
-- ``not`` negates its whole operand: every predicate is two-valued (guarded, never NULL), so
-  ``not camera = "cam3"`` also matches items without ``camera``.
+  (``score ne 3`` does not match an item without ``score``, nor one whose ``score`` is a string): a
+  leaf is NULL or false where it does not match.
+- ``not`` negates its whole operand: it compiles to ``NOT coalesce((operand), false)``, so
+  ``not camera = "cam3"`` also matches items without ``camera``. Leaves stay plain (no coalesce) so
+  that an index on the same expression serves them: the typed values (``NUMBER_VALUE`` ...) are NULL
+  for another kind, which is also what a partial index ``WHERE <value> IS NOT NULL`` needs.
 - Equality and membership are JSONB containment (``client_metadata @> '{"k": v}'``), which a GIN index
   serves; ranges compare a cast of the value guarded by ``jsonb_typeof`` (never raw JSONB: STYLE rule 5);
   datetimes compare as instants through ``loupe_jsonb_instant`` (migration ``explorer.0001``).
@@ -45,15 +48,16 @@ def _any_contains(name: str, values: list) -> tuple[str, list]:
     return " OR ".join(sql for sql, _ in parts), [p for _, params in parts for p in params]
 
 
-def _is_kind(name: str, kind: str) -> tuple[str, list]:
-    """True when the key holds a JSON value of ``kind``; false (not NULL) when it is missing."""
-    return "coalesce(jsonb_typeof({m} -> %s), '') = %s", [name, kind]
-
-
 NUMBER_VALUE = "(CASE WHEN jsonb_typeof({m} -> %s) = 'number' THEN ({m} ->> %s)::float8 END)"
 STRING_VALUE = "(CASE WHEN jsonb_typeof({m} -> %s) = 'string' THEN {m} ->> %s END)"
 BOOLEAN_VALUE = "(CASE WHEN jsonb_typeof({m} -> %s) = 'boolean' THEN ({m} ->> %s)::boolean END)"
 INSTANT_VALUE = "loupe_jsonb_instant({m} -> %s)"
+
+
+def _typed_value(name: str, kind: str) -> tuple[str, list]:
+    """The key's value as SQL of its JSON kind, NULL when missing or of another kind."""
+    template = {"number": NUMBER_VALUE, "string": STRING_VALUE, "boolean": BOOLEAN_VALUE}[kind]
+    return template, [name, name]
 
 
 def _and(*parts: tuple[str, list]) -> tuple[str, list]:
@@ -153,24 +157,25 @@ def _key_equality(check: Callable[[Leaf, Any], Any], kind: Callable[[Any], str] 
         if leaf.op == "eq":
             return _contains(leaf.name, value)
         json_kind = kind(value) if callable(kind) else kind
-        return _and(_is_kind(leaf.name, json_kind), _not(_contains(leaf.name, value)))
+        if json_kind == "boolean":  # the other boolean: containment again
+            return _contains(leaf.name, not value)
+        template, params = _typed_value(leaf.name, json_kind)
+        return f"{template} <> %s", [*params, value]
     return compile_leaf
 
 
 def _key_number_range(leaf: Leaf, spec) -> tuple[str, list]:
-    guard = _is_kind(leaf.name, "number")
     if leaf.op == "between":
         low, high = (_number(leaf, v) for v in leaf.value)
-        return _and(guard, (f"{NUMBER_VALUE} BETWEEN %s AND %s", [leaf.name, leaf.name, low, high]))
-    return _and(guard, (f"{NUMBER_VALUE} {COMPARISONS[leaf.op]} %s", [leaf.name, leaf.name, _number(leaf, leaf.value)]))
+        return f"{NUMBER_VALUE} BETWEEN %s AND %s", [leaf.name, leaf.name, low, high]
+    return f"{NUMBER_VALUE} {COMPARISONS[leaf.op]} %s", [leaf.name, leaf.name, _number(leaf, leaf.value)]
 
 
 def _key_instant(leaf: Leaf, spec) -> tuple[str, list]:
-    guard = (f"{INSTANT_VALUE} IS NOT NULL", [leaf.name])
     if leaf.op == "between":
         low, high = (_instant(leaf, v) for v in leaf.value)
-        return _and(guard, (f"{INSTANT_VALUE} BETWEEN %s AND %s", [leaf.name, low, high]))
-    return _and(guard, (f"{INSTANT_VALUE} {COMPARISONS[leaf.op]} %s", [leaf.name, _instant(leaf, leaf.value)]))
+        return f"{INSTANT_VALUE} BETWEEN %s AND %s", [leaf.name, low, high]
+    return f"{INSTANT_VALUE} {COMPARISONS[leaf.op]} %s", [leaf.name, _instant(leaf, leaf.value)]
 
 
 def _key_text_match(leaf: Leaf, spec) -> tuple[str, list]:
@@ -179,8 +184,7 @@ def _key_text_match(leaf: Leaf, spec) -> tuple[str, list]:
         text = text.lower()  # stored canonical lowercase
     prefix = leaf.op == "prefix"
     operator = "LIKE" if prefix else "ILIKE"
-    return _and(_is_kind(leaf.name, "string"),
-                (f"({{m}} ->> %s) {operator} %s", [leaf.name, _like_pattern(text, prefix=prefix)]))
+    return f"{STRING_VALUE} {operator} %s", [leaf.name, leaf.name, _like_pattern(text, prefix=prefix)]
 
 
 def _key_within(leaf: Leaf, spec) -> tuple[str, list]:
@@ -190,11 +194,14 @@ def _key_within(leaf: Leaf, spec) -> tuple[str, list]:
                           "longitudes in -180..180 and latitudes in -90..90.")
     name = leaf.name
     return _and(
-        ("coalesce(jsonb_typeof({m} -> %s -> 'longitude'), '') = 'number'", [name]),
-        ("coalesce(jsonb_typeof({m} -> %s -> 'latitude'), '') = 'number'", [name]),
-        ("({m} -> %s ->> 'longitude')::float8 BETWEEN %s AND %s", [name, lon_min, lon_max]),
-        ("({m} -> %s ->> 'latitude')::float8 BETWEEN %s AND %s", [name, lat_min, lat_max]),
+        (f"{_coordinate('longitude')} BETWEEN %s AND %s", [name, name, lon_min, lon_max]),
+        (f"{_coordinate('latitude')} BETWEEN %s AND %s", [name, name, lat_min, lat_max]),
     )
+
+
+def _coordinate(which: str) -> str:
+    return (f"(CASE WHEN jsonb_typeof({{m}} -> %s -> '{which}') = 'number' "
+            f"THEN ({{m}} -> %s ->> '{which}')::float8 END)")
 
 
 def _key_exists(leaf: Leaf, spec) -> tuple[str, list]:
@@ -292,9 +299,7 @@ def _field_compile(leaf: Leaf) -> tuple[str, list]:
         sql, params = "{c} BETWEEN %s AND %s", [low, high]
     else:
         sql, params = f"{{c}} {COMPARISONS[leaf.op]} %s", [check(leaf, leaf.value)]
-    if field.nullable:  # two-valued, so that NOT negates it
-        return f"{{c}} IS NOT NULL AND {sql}", params
-    return sql, params
+    return sql, params  # NULL where a nullable column is: no match, and NOT coalesces it
 
 
 FIELD_OPS = {
@@ -315,11 +320,12 @@ def key_type(schema: Schema, name: str) -> str:
     return spec.type if spec is not None else UNTYPED
 
 
-def compile_leaf(leaf: Leaf, schema: Schema) -> Sql:
-    """One leaf as a two-valued boolean ``Sql`` over the item row; refuses a (type, op) not in ``TABLE``."""
+def _leaf_sql(leaf: Leaf, schema: Schema) -> tuple[str, list, dict[str, str]]:
+    """One leaf as (SQL, params, columns it reads); refuses a (type, op) that is not in ``TABLE``."""
     if leaf.target == "field":
         sql, params = _field_compile(leaf)
-        return Sql(sql, params, columns={"c": builtin(leaf.name).column})
+        column = builtin(leaf.name).column
+        return sql.replace("{c}", "{" + column + "}"), params, {column: column}
     kind = key_type(schema, leaf.name)
     compile_entry = TABLE.get((kind, leaf.op))
     if compile_entry is None:
@@ -327,24 +333,32 @@ def compile_leaf(leaf: Leaf, schema: Schema) -> Sql:
         hint = " (declare the key to compare it by type)" if kind == UNTYPED else ""
         refuse_at(leaf, f'{_what(leaf)} is {kind}: it takes {", ".join(allowed)}; not "{leaf.op}"{hint}.')
     sql, params = compile_entry(leaf, schema.spec(leaf.name))
-    columns = {"m": "client_metadata", "pk": "uuid", "org": "organisation_id"} if kind == "embedding" else None
-    return Sql(sql, params, columns=columns)
+    columns = {"m": "client_metadata", "pk": "uuid", "org": "organisation_id"} if kind == "embedding" \
+        else {"m": "client_metadata"}
+    return sql, params, columns
+
+
+def _tree_sql(node: Node, schema: Schema) -> tuple[str, list, dict[str, str]]:
+    if isinstance(node, Leaf):
+        return _leaf_sql(node, schema)
+    if isinstance(node, Not):
+        sql, params, columns = _tree_sql(node.child, schema)
+        return f"NOT coalesce(({sql}), false)", params, columns
+    parts = [_tree_sql(child, schema) for child in node.children]
+    joiner = " AND " if isinstance(node, And) else " OR "
+    columns = {}
+    for _, _, used in parts:
+        columns.update(used)
+    return joiner.join(f"({sql})" for sql, _, _ in parts), [p for _, params, _ in parts for p in params], columns
 
 
 def compile_filter(tree: Node | None, schema: Schema) -> Q:
-    """The whole tree as a ``Q`` on ``Item`` (an empty ``Q`` for no filter). Raises the field-keyed
-    ``ServiceValidationError`` of the first refused leaf, keyed by its path."""
+    """The whole tree as a ``Q`` on ``Item`` (an empty ``Q`` for no filter): one SQL condition. Raises
+    the field-keyed ``ServiceValidationError`` of the first refused leaf, keyed by its path."""
     if tree is None:
         return Q()
-    if isinstance(tree, Leaf):
-        return Q(compile_leaf(tree, schema))
-    if isinstance(tree, Not):
-        return ~compile_filter(tree.child, schema)
-    parts = [compile_filter(child, schema) for child in tree.children]
-    combined = parts[0]
-    for part in parts[1:]:
-        combined = (combined & part) if isinstance(tree, And) else (combined | part)
-    return combined
+    sql, params, columns = _tree_sql(tree, schema)
+    return Q(Sql(sql, params, columns=columns))
 
 
 # --------------------------------------------------------------------------- sort values
