@@ -23,7 +23,7 @@ from functools import reduce
 from operator import or_
 
 from django.db import models
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import BasePagination
@@ -49,17 +49,27 @@ class KeysetPage:
     previous_token: str | None = None
 
 
-def keyset_page(queryset: QuerySet, *, ordering, page_size: int, token: str | None = None) -> KeysetPage:
-    """One page of ``queryset`` in ``ordering`` (field names, ``-`` for descending), after ``token``.
+def keyset_page(queryset: QuerySet, *, ordering, page_size: int, token: str | None = None,
+                nulls_last=(), listing: str = "", token_max_length: int = TOKEN_MAX_LENGTH) -> KeysetPage:
+    """One page of ``queryset`` in ``ordering`` (field or annotation names, ``-`` for descending), after ``token``.
 
     The primary key is added as the last ordering field when it is not there. A token made by
     ``previous_token`` reads the page before a row instead (rows still come in ``ordering``).
+    Names in ``nulls_last`` may be NULL: their NULLs come after every value in either direction (an
+    Explorer sort key an item lacks). ``listing`` names what the ordering's names stand for when they
+    are annotations (``sort_0`` of "score, descending"), so a token of another sort is refused.
     Raises ``PageTokenError`` for a token that was not made for this ordering.
     """
     fields = _fields(queryset.model, ordering)
-    backwards, values = _decode(token, queryset.model, fields) if token else (False, None)
-    walk = [(name, not desc) for name, desc in fields] if backwards else fields
-    queryset = queryset.order_by(*(f"-{name}" if desc else name for name, desc in walk))
+    nullable = frozenset(nulls_last)
+    signature = (listing + "|" if listing else "") + _signature(fields)
+    backwards, values = (_decode(token, queryset, fields, signature, token_max_length) if token
+                         else (False, None))
+    # (name, descending, where NULLs go: None for a column that holds none, else "last"/"first" in this walk)
+    walk = [(name, desc, ("first" if backwards else "last") if name in nullable else None) for name, desc in fields]
+    if backwards:
+        walk = [(name, not desc, nulls) for name, desc, nulls in walk]
+    queryset = queryset.order_by(*(_order(name, desc, nulls) for name, desc, nulls in walk))
     if values is not None:
         queryset = queryset.filter(_after(walk, values))
     rows = list(queryset[: page_size + 1])
@@ -67,12 +77,20 @@ def keyset_page(queryset: QuerySet, *, ordering, page_size: int, token: str | No
     rows = rows[:page_size]
     if backwards:
         rows.reverse()
-        before = _encode(fields, rows[0], backwards=True) if more and rows else None
-        after = _encode(fields, rows[-1], backwards=False) if rows else None
+        before = _encode(fields, signature, rows[0], backwards=True) if more and rows else None
+        after = _encode(fields, signature, rows[-1], backwards=False) if rows else None
         return KeysetPage(rows, after, before)
-    following = _encode(fields, rows[-1], backwards=False) if more else None
-    preceding = _encode(fields, rows[0], backwards=True) if values is not None and rows else None
+    following = _encode(fields, signature, rows[-1], backwards=False) if more else None
+    preceding = _encode(fields, signature, rows[0], backwards=True) if values is not None and rows else None
     return KeysetPage(rows, following, preceding)
+
+
+def _order(name: str, desc: bool, nulls: str | None):
+    if nulls is None:
+        return f"-{name}" if desc else name
+    expression = F(name)
+    placement = {"nulls_last": True} if nulls == "last" else {"nulls_first": True}
+    return expression.desc(**placement) if desc else expression.asc(**placement)
 
 
 def _fields(model, ordering) -> list[tuple[str, bool]]:
@@ -83,12 +101,25 @@ def _fields(model, ordering) -> list[tuple[str, bool]]:
     return fields
 
 
-def _after(fields: list[tuple[str, bool]], values: list) -> Q:
-    """Rows after ``values`` in this order: (a > x) or (a = x and b > y) or ..., each way as ordered."""
+def _after(walk: list[tuple[str, bool, str | None]], values: list) -> Q:
+    """Rows after ``values`` in this order: (a > x) or (a = x and b > y) or ..., each way as ordered.
+
+    A NULL-able name (``walk`` says where its NULLs go) is "after" x when it is NULL and NULLs come
+    last; after a NULL only non-NULLs come, when NULLs come first, and nothing when they come last.
+    """
     clauses = []
-    for position, (name, desc) in enumerate(fields):
-        equal = {fields[i][0]: values[i] for i in range(position)}
-        clauses.append(Q(**equal, **{f"{name}__{'lt' if desc else 'gt'}": values[position]}))
+    for position, (name, desc, nulls) in enumerate(walk):
+        equal = Q(**{walk[i][0]: values[i] for i in range(position)})  # x = None reads as IS NULL
+        value = values[position]
+        if value is None:
+            if nulls != "first":
+                continue
+            beyond = Q(**{f"{name}__isnull": False})
+        else:
+            beyond = Q(**{f"{name}__{'lt' if desc else 'gt'}": value})
+            if nulls == "last":
+                beyond |= Q(**{f"{name}__isnull": True})
+        clauses.append(equal & beyond)
     return reduce(or_, clauses)
 
 
@@ -96,9 +127,9 @@ def _signature(fields: list[tuple[str, bool]]) -> str:
     return ",".join(("-" if desc else "") + name for name, desc in fields)
 
 
-def _encode(fields: list[tuple[str, bool]], row, *, backwards: bool) -> str:
+def _encode(fields: list[tuple[str, bool]], signature: str, row, *, backwards: bool) -> str:
     values = [_plain(getattr(row, name)) for name, _ in fields]
-    raw = json.dumps(["<" if backwards else ">", _signature(fields), *values], separators=(",", ":"))
+    raw = json.dumps(["<" if backwards else ">", signature, *values], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -110,23 +141,33 @@ def _plain(value):
     return value
 
 
-def _decode(token: str, model, fields: list[tuple[str, bool]]) -> tuple[bool, list]:
-    if len(token) > TOKEN_MAX_LENGTH:
+def _decode(token: str, queryset, fields: list[tuple[str, bool]], signature: str,
+            max_length: int) -> tuple[bool, list]:
+    if len(token) > max_length:
         raise PageTokenError("page token too long")
     try:
         raw = json_loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))  # no NUL, no 1e999
-        direction, signature, *values = raw
+        direction, given, *values = raw
     except (ValueError, TypeError, binascii.Error) as exc:
         raise PageTokenError("not a page token") from exc
-    if direction not in ("<", ">") or signature != _signature(fields) or len(values) != len(fields):
+    if direction not in ("<", ">") or given != signature or len(values) != len(fields):
         raise PageTokenError("a page token of another listing")
-    return direction == "<", [_typed(model, name, value) for (name, _), value in zip(fields, values)]
+    return direction == "<", [_typed(queryset, name, value) for (name, _), value in zip(fields, values)]
 
 
-def _typed(model, name: str, value):
-    """A token's value as the field holds it; a value of the wrong type is a forged token."""
-    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+def _typed(queryset, name: str, value):
+    """A token's value as the field (or annotation) holds it; a value of the wrong type is a forged token.
+    None only where the ordering may hold NULLs (``_after`` then compares with IS NULL)."""
+    model = queryset.model
+    if name in queryset.query.annotations:
+        field = queryset.query.annotations[name].output_field
+    else:
+        field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    if value is None and (name in queryset.query.annotations or field.null):
+        return None
     try:
+        if isinstance(field, models.BooleanField) and not isinstance(value, bool):
+            raise ValueError(value)
         if isinstance(field, models.DateTimeField):
             parsed = parse_datetime(value) if isinstance(value, str) else None
             if parsed is None:

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.storage",
     "apps.metadata",
+    "apps.explorer",
     "apps.imports",
     "apps.encord_compat",
 ]

@@ -136,6 +136,10 @@ def _doors(w) -> list[dict]:
          "json": {"query_type": "cloudintegration", "query_method": "GET", "values": {"uid": SLOT}}},
         {"name": "Encord get folder", "who": "api", "method": "GET", "url": f"/v2/public/storage/folders/{f}",
          "ids": [f]},
+        {"name": "REST explore search", "who": "api", "method": "POST", "url": "/api/v1/explore/search",
+         "json": {"filter": {"key": "k", "op": "eq", "value": SLOT}}},
+        {"name": "REST explore search (written expression)", "who": "api", "method": "POST",
+         "url": "/api/v1/explore/search", "json": {"q": SLOT}},
     ]
 
 
@@ -240,7 +244,7 @@ def test_every_bad_input_at_every_door_is_a_4xx_with_a_reason_and_changes_nothin
     print(f"bad inputs × doors: {tries} tries, {len(failures)} failures")
     assert failures == [], "\n".join(failures)
     assert _database_state() == before
-    assert tries == 264 + 48 + 10  # 48: the organisation members doors
+    assert tries == 264 + 48 + 10 + 30 + 2  # 48: the organisation members doors; 30 + 2: explore search
 
 
 def _unstorable(w) -> list[tuple[str, str, str, dict | None]]:
@@ -262,6 +266,9 @@ def _unstorable(w) -> list[tuple[str, str, str, dict | None]]:
         ("item history change id past bigint", "POST",
          f"/api/v1/items/{i}/metadata/history/{big * 10**5}/revert", None),
         ("import job errors past bigint", "GET", f"/api/v1/imports/{f}/errors?errors_after={big}", None),
+        ("explore page size past bigint", "POST", "/api/v1/explore/search", {"page_size": big}),
+        ("explore number past bigint", "POST", "/api/v1/explore/search",
+         {"filter": {"field": "file_size", "op": "gt", "value": big}}),
     ]
 
 

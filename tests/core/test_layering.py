@@ -1,4 +1,4 @@
-"""Dependencies point one way: core <- storage <- metadata <- imports <- the Encord doors.
+"""Dependencies point one way: core <- storage <- metadata <- explorer <- imports <- the Encord doors.
 
 Every ``import`` statement in ``apps/`` is read with ``ast`` (those inside functions too: a lazy
 import is still a dependency), so a module that reaches up a layer fails here rather than in review.
@@ -12,7 +12,7 @@ import ast
 from pathlib import Path
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
-LAYERS = ("core", "storage", "metadata", "imports", "encord_compat")  # lowest first
+LAYERS = ("core", "storage", "metadata", "explorer", "imports", "encord_compat")  # lowest first
 
 
 def _imports(path: Path) -> list[tuple[int, str, list[str]]]:

@@ -120,3 +120,42 @@ def test_item_history_pages_through_every_change_once(client, db, org, make_user
 
     assert first + second == changes[::-1] and (len(first), last) == (25, None)
     assert tampered == changes[::-1][:25]  # an old-style or forged link starts again at the newest
+
+
+WIDTHS = [300, None, 100, 300, None, 200, None]  # NULLs and ties on purpose
+
+
+@pytest.mark.parametrize("desc", [False, True])
+@pytest.mark.parametrize("size", [1, 2, 3, 7])
+def test_nulls_last_annotations_page_with_their_nulls_after_every_value_both_ways(items, desc, size):
+    from django.db.models import F
+
+    for item, width in zip(items, WIDTHS):
+        Item.objects.filter(pk=item.pk).update(width=width)
+    queryset = Item.objects.annotate(sort_0=F("width"))
+    ordering = ("-sort_0",) if desc else ("sort_0",)
+    present = sorted(((w, i.pk) for i, w in zip(items, WIDTHS) if w is not None), reverse=desc)
+    missing = sorted((i.pk for i, w in zip(items, WIDTHS) if w is None), reverse=desc)
+    expected = [pk for _, pk in present] + missing
+
+    pages, token = [], None
+    while True:
+        page = keyset_page(queryset, ordering=ordering, page_size=size, token=token, nulls_last=("sort_0",),
+                           listing="width")
+        pages.append([row.pk for row in page.rows])
+        token = page.next_token
+        if token is None:
+            break
+    assert [pk for p in pages for pk in p] == expected
+    if len(pages) > 1:  # and back, through previous tokens, across the NULL boundary
+        back, token = [], page.previous_token
+        while token is not None:
+            previous = keyset_page(queryset, ordering=ordering, page_size=size, token=token, nulls_last=("sort_0",),
+                                   listing="width")
+            back.append([row.pk for row in previous.rows])
+            token = previous.previous_token
+        assert back == pages[-2::-1]
+    with pytest.raises(PageTokenError):  # a token of the same names sorting something else
+        keyset_page(queryset, ordering=ordering, page_size=size, nulls_last=("sort_0",), listing="height",
+                    token=keyset_page(queryset, ordering=ordering, page_size=1, nulls_last=("sort_0",),
+                                      listing="width").next_token)

@@ -1,0 +1,111 @@
+"""``POST /api/v1/explore/search``: a thin door over ``apps.explorer.selectors``.
+
+The body is read strictly (no type coercion: ``"page_size": "5"`` is refused, not read as 5) and
+every refusal is a 400 keyed by where it is (``filter.and[1]``, ``q``, ``sort[0]``, ``page_size``); a
+scope folder the caller cannot see is a 404, as everywhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.api.helpers import request_organisation
+from apps.core.errors import ServiceValidationError
+from apps.core.parsers import StrictJSONParser
+from apps.explorer.api.serializers import ExploreItemSerializer, ExploreResultSerializer, ExploreSearchSerializer
+from apps.explorer.filters import filter_from_json
+from apps.explorer.selectors import (
+    PAGE_SIZE_MAX, explore_count, explore_filter, explore_folder, explore_items, sort_from_json,
+)
+
+BODY_MEMBERS = ("scope", "filter", "q", "sort", "page_size", "page_token")
+EXAMPLE_BODY = {
+    "scope": {"folder": None, "recursive": True},
+    "filter": {"and": [{"key": "camera", "op": "in", "value": ["cam3", "cam4"]},
+                       {"key": "score", "op": "gt", "value": 0.8},
+                       {"not": {"key": "night", "op": "eq", "value": True}}]},
+    "q": None,
+    "sort": [{"key": "score", "desc": True}, {"field": "created"}],
+    "page_size": 100,
+    "page_token": None,
+}
+
+
+def search_body(data) -> dict:
+    """The search body checked member by member (field-keyed 400s), with defaults filled in."""
+    if not isinstance(data, dict):
+        raise ServiceValidationError({"detail": "The body is a JSON object."})
+    unknown = sorted(set(data) - set(BODY_MEMBERS))
+    if unknown:
+        raise ServiceValidationError({name: "Unknown member." for name in unknown[:10]})
+    scope = data.get("scope") or {}
+    if not isinstance(scope, dict) or set(scope) - {"folder", "recursive"}:
+        raise ServiceValidationError({"scope": 'An object {"folder": <uuid> | null, "recursive": true | false}.'})
+    folder = scope.get("folder")
+    if folder is not None:
+        try:
+            folder = uuid.UUID(folder) if isinstance(folder, str) and len(folder) <= 64 else None
+        except ValueError:
+            folder = None
+        if folder is None:
+            raise ServiceValidationError({"scope.folder": "A folder uuid, or null for the whole organisation."})
+    recursive = scope.get("recursive", True)
+    if not isinstance(recursive, bool):
+        raise ServiceValidationError({"scope.recursive": "true or false."})
+    q = data.get("q")
+    if q is not None and not isinstance(q, str):
+        raise ServiceValidationError({"q": "A written expression is a string."})
+    page_size = data.get("page_size", 100)
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= PAGE_SIZE_MAX:
+        raise ServiceValidationError({"page_size": f"A whole number from 1 to {PAGE_SIZE_MAX}."})
+    token = data.get("page_token")
+    if token is not None and not isinstance(token, str):
+        raise ServiceValidationError({"page_token": "A next_page_token string, or null."})
+    raw_filter = data.get("filter")
+    return {
+        "folder": folder, "recursive": recursive, "page_size": page_size, "page_token": token or None,
+        "tree": explore_filter(tree=filter_from_json(raw_filter) if raw_filter is not None else None, q=q),
+        "sort": sort_from_json(data.get("sort")),
+    }
+
+
+class ExploreSearchView(APIView):
+    """Search the items you may see: scope, filter (a tree, a written expression, or both), sort, pages."""
+
+    parser_classes = [StrictJSONParser]
+
+    @extend_schema(
+        operation_id="explore_search",
+        parameters=[OpenApiParameter("organisation", OpenApiTypes.UUID,
+                                     description="needed only when you belong to several organisations")],
+        request=ExploreSearchSerializer,
+        responses={
+            200: ExploreResultSerializer,
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description='Refused, naming the place: '
+                                 '{"filter.and[1]": ["key \\"score\\" is number: it takes ..."]}.'),
+            404: OpenApiResponse(OpenApiTypes.OBJECT, description="The scope folder is unknown or not yours."),
+        },
+        examples=[OpenApiExample("night-time cam3/cam4 frames scoring over 0.8", value=EXAMPLE_BODY,
+                                 request_only=True),
+                  OpenApiExample("the same as a written expression", request_only=True, value={
+                      "q": 'camera in ("cam3", "cam4") and score > 0.8 and not night',
+                      "sort": [{"key": "score", "desc": True}], "page_size": 100})],
+    )
+    def post(self, request):
+        organisation = request_organisation(request.user, request.query_params.get("organisation"))
+        body = search_body(request.data)
+        folder = explore_folder(user=request.user, organisation=organisation, pk=body["folder"]) \
+            if body["folder"] else None
+        scope = {"user": request.user, "organisation": organisation, "scope_folder": folder,
+                 "recursive": body["recursive"], "tree": body["tree"]}
+        page = explore_items(**scope, sort=body["sort"], page_size=body["page_size"], page_token=body["page_token"])
+        return Response({
+            "count": explore_count(**scope), "count_exact": True,
+            "results": ExploreItemSerializer(page.rows, many=True).data,
+            "next_page_token": page.next_token,
+        })

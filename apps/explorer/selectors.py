@@ -1,0 +1,142 @@
+"""The Explorer's one query: the items a caller may see in a scope, filtered, sorted and paged.
+
+``explore_items`` is what the Explorer page, the folder page, the REST search and later the Encord
+``list_items``/``find_items`` routes call: the scope and permissions from ``apps.storage`` (``visible_to``,
+the one rule), the filter from ``apps.explorer.compiler`` (the one compiler), pages from
+``apps.core.pagination.keyset_page`` (the one paginator).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from apps.core.errors import ServiceValidationError
+from apps.core.pagination import PageTokenError, keyset_page
+from apps.explorer.compiler import compile_filter, sort_value
+from apps.explorer.expression import parse_expression
+from apps.explorer.filters import And, Node, builtin, refuse
+from apps.metadata.selectors import schema_for
+from apps.metadata.validation import Schema, key_name_error
+from apps.storage.models import Folder, Item
+from apps.storage.permissions import folder_get_for
+
+PAGE_SIZE_MAX = 1000
+MAX_SORT_KEYS = 4
+DEFAULT_SORT = ({"field": "created", "desc": True},)
+TOKEN_MAX_LENGTH = 40_000  # a token holds the last row's sort values: up to four varchars of 8,192 characters
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One sort key: a metadata ``key`` or a built-in ``field``, ascending unless ``desc``."""
+
+    target: str
+    name: str
+    desc: bool = False
+
+
+@dataclass(frozen=True)
+class ExplorePage:
+    rows: list[Item]
+    next_token: str | None
+
+
+def sort_from_json(data, *, path: str = "sort") -> tuple[SortKey, ...]:
+    """``[{"key": "score", "desc": true}, {"field": "created"}]`` as sort keys (the default when None)."""
+    if data is None:
+        data = list(DEFAULT_SORT)
+    if not isinstance(data, list) or len(data) > MAX_SORT_KEYS:
+        refuse(path, f"A list of at most {MAX_SORT_KEYS} sort keys.")
+    keys = []
+    for index, entry in enumerate(data):
+        where = f"{path}[{index}]"
+        if not isinstance(entry, dict):
+            refuse(where, 'A sort key is {"key": <metadata key>} or {"field": <built-in>}, with "desc": true|false.')
+        targets = [t for t in ("key", "field") if t in entry]
+        extra = set(entry) - {"key", "field", "desc"}
+        if len(targets) != 1 or extra:
+            refuse(where, 'A sort key holds "key" or "field" (one of them), and optionally "desc".')
+        target, name, desc = targets[0], entry[targets[0]], entry.get("desc", False)
+        if not isinstance(desc, bool):
+            refuse(where, '"desc" is true or false.')
+        if target == "field" and builtin(name) is None:
+            refuse(where, f"Unknown built-in field {json.dumps(name)[:60]}.")
+        if target == "key" and key_name_error(name):
+            refuse(where, f"Not a metadata key name: {key_name_error(name)}")
+        keys.append(SortKey(target, name, desc))
+    return tuple(keys)
+
+
+def explore_scope(*, user, organisation, scope_folder: Folder | None = None, recursive: bool = True) -> QuerySet[Item]:
+    """The live top-level items ``user`` may see in ``organisation``, in ``scope_folder`` (and below it
+    when ``recursive``) when given. Items in a trashed folder are never in scope."""
+    items = (Item.objects.live().top_level().visible_to(user)
+             .filter(organisation_id=organisation.pk, folder__deleted_at__isnull=True))
+    if scope_folder is not None:
+        if recursive:
+            items = items.filter(Q(folder_id=scope_folder.pk) | Q(folder__path__contains=[scope_folder.pk]))
+        else:
+            items = items.filter(folder_id=scope_folder.pk)
+    return items
+
+
+def explore_folder(*, user, organisation, pk) -> Folder:
+    """The scope folder, for ``user`` (404 when unknown, invisible, trashed or another organisation's)."""
+    from django.http import Http404
+
+    folder = folder_get_for(user=user, pk=pk)
+    if folder.organisation_id != organisation.pk:
+        raise Http404("No such folder.")
+    return folder
+
+
+def explore_filter(*, tree: Node | None = None, q: str | None = None) -> Node | None:
+    """The JSON tree and the written expression, both applying (AND) when both are given."""
+    written = parse_expression(q) if q is not None and q.strip() else None
+    if tree is not None and written is not None:
+        return And((tree, written), path="filter")
+    return tree if tree is not None else written
+
+
+def explore_queryset(*, user, organisation, scope_folder=None, recursive=True, tree: Node | None = None,
+                     schema: Schema | None = None) -> QuerySet[Item]:
+    """The filtered scope, unordered: what ``explore_items`` pages and ``explore_count`` counts."""
+    schema = schema if schema is not None else schema_for(organisation_id=organisation.pk)
+    items = explore_scope(user=user, organisation=organisation, scope_folder=scope_folder, recursive=recursive)
+    return items.filter(compile_filter(tree, schema)) if tree is not None else items
+
+
+def explore_items(*, user, organisation, scope_folder: Folder | None = None, recursive: bool = True,
+                  tree: Node | None = None, sort: tuple[SortKey, ...] = (), page_size: int = 100,
+                  page_token: str | None = None) -> ExplorePage:
+    """One page of the items matching ``tree`` in the scope, in ``sort`` order (items lacking a sort key
+    last, in either direction; the uuid breaks ties), after ``page_token``.
+
+    Raises ``ServiceValidationError`` keyed ``filter...``/``q``/``sort[i]``/``page_token`` for input it refuses.
+    """
+    schema = schema_for(organisation_id=organisation.pk)
+    items = explore_queryset(user=user, organisation=organisation, scope_folder=scope_folder,
+                             recursive=recursive, tree=tree, schema=schema)
+    sort = sort or sort_from_json(None)
+    annotations, ordering = {}, []
+    for index, key in enumerate(sort):
+        alias = f"sort_{index}"
+        annotations[alias] = sort_value(target=key.target, name=key.name, schema=schema, path=f"sort[{index}]")
+        ordering.append(f"-{alias}" if key.desc else alias)
+    listing = json.dumps([[k.target, k.name, k.desc] for k in sort], ensure_ascii=False)
+    items = items.annotate(**annotations).select_related("folder")
+    try:
+        page = keyset_page(items, ordering=ordering, page_size=page_size, token=page_token,
+                           nulls_last=tuple(annotations), listing=listing, token_max_length=TOKEN_MAX_LENGTH)
+    except PageTokenError as exc:
+        raise ServiceValidationError({"page_token": f"Not a page token of this search and sort ({exc})."}) from exc
+    return ExplorePage(page.rows, page.next_token)
+
+
+def explore_count(*, user, organisation, scope_folder=None, recursive=True, tree: Node | None = None) -> int:
+    """The exact number of items ``explore_items`` pages through (an estimate comes later)."""
+    return explore_queryset(user=user, organisation=organisation, scope_folder=scope_folder,
+                            recursive=recursive, tree=tree).count()
