@@ -6,7 +6,6 @@ The organisation is the caller's only one, or the one named by ``?organisation=<
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import asdict
 
 from django.http import Http404
