@@ -13,6 +13,7 @@ from collections.abc import Callable
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from apps.core.jobs import JobStatus
 from apps.core.models import User
 from apps.core.selectors import organisation_list
 
@@ -25,6 +26,19 @@ BAD_ARGUMENTS = 2
 
 def bad(message: str) -> CommandError:
     return CommandError(message, returncode=BAD_ARGUMENTS)
+
+
+def refused(exc) -> CommandError:
+    """A service's field-keyed refusal (``ServiceValidationError``) as one line and a bad-arguments exit."""
+    return bad("; ".join(f"{key}: {' '.join(value)}" for key, value in exc.message_dict.items()))
+
+
+def raise_unless_done(job, *, what: str) -> None:
+    """Exit with ``JOB_FAILED`` when the watched job ended in ERROR or was cancelled."""
+    if job.status == JobStatus.ERROR:
+        raise CommandError(f"The {what} failed: {job.error}", returncode=JOB_FAILED)
+    if job.status == JobStatus.CANCELLED:
+        raise CommandError(f"The {what} was cancelled.", returncode=JOB_FAILED)
 
 
 def acting_user(email: str | None) -> User:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.core.exceptions import PermissionDenied
 from django.core.files import File
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.http import Http404
 
 from apps.core import job_cli
@@ -18,7 +18,7 @@ from apps.core.errors import ServiceValidationError
 from apps.core.models import User
 from apps.imports.services.imports import import_job_create
 from apps.storage import cli as storage_cli
-from apps.storage.models import Folder, ImportJob, ImportJobStatus, StorageIntegration
+from apps.storage.models import Folder, ImportJob, StorageIntegration
 from apps.storage.selectors_items import import_job_get_for
 from apps.storage.services.integrations import integration_list
 
@@ -66,17 +66,14 @@ class Command(BaseCommand):
         except (PermissionDenied, Http404) as exc:
             raise job_cli.bad(f"{user.email} may not import into {storage_cli.folder_path(folder)}: {exc}") from exc
         except ServiceValidationError as exc:
-            raise job_cli.bad("; ".join(f"{key}: {' '.join(value)}" for key, value in exc.message_dict.items())) from exc
+            raise job_cli.refused(exc) from exc
         self.stdout.write(f"Queued import {job.pk} of {path.name} into {storage_cli.folder_path(folder)}.")
         if options["no_wait"]:
             self.stdout.write(f"Not waiting; follow it at /api/v1/imports/{job.pk}")
             return
         job = self._watch(user, job)
         self._summary(job)
-        if job.status == ImportJobStatus.ERROR:
-            raise CommandError(f"The import failed: {job.error}", returncode=job_cli.JOB_FAILED)
-        if job.status == ImportJobStatus.CANCELLED:
-            raise CommandError("The import was cancelled.", returncode=job_cli.JOB_FAILED)
+        job_cli.raise_unless_done(job, what="import")
 
     def _watch(self, user: User, job: ImportJob) -> ImportJob:
         return job_cli.watch(

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from django.core.exceptions import PermissionDenied
 from django.core.files import File
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.http import Http404
 
 from apps.core import job_cli
 from apps.core.errors import ServiceValidationError
-from apps.metadata.models_jobs import MetadataJob, MetadataJobMatch, MetadataJobMode, MetadataJobStatus
+from apps.metadata.models_jobs import MetadataJob, MetadataJobMatch, MetadataJobMode
 from apps.metadata.services.jobs import metadata_job_create
 from apps.storage import cli as storage_cli
 
@@ -66,17 +66,14 @@ class Command(BaseCommand):
         except (PermissionDenied, Http404) as exc:
             raise job_cli.bad(f"{user.email} may not change metadata in {scope}: {exc}") from exc
         except ServiceValidationError as exc:
-            raise job_cli.bad("; ".join(f"{key}: {' '.join(value)}" for key, value in exc.message_dict.items())) from exc
+            raise job_cli.refused(exc) from exc
         self.stdout.write(f"Queued metadata job {job.pk} of {path.name} for {scope}.")
         if options["no_wait"]:
             self.stdout.write(f"Not waiting; follow it at /api/v1/metadata/jobs/{job.pk}")
             return
         job = self._watch(job)
         self._summary(job)
-        if job.status == MetadataJobStatus.ERROR:
-            raise CommandError(f"The metadata job failed: {job.error}", returncode=job_cli.JOB_FAILED)
-        if job.status == MetadataJobStatus.CANCELLED:
-            raise CommandError("The metadata job was cancelled.", returncode=job_cli.JOB_FAILED)
+        job_cli.raise_unless_done(job, what="metadata job")
 
     def _watch(self, job: MetadataJob) -> MetadataJob:
         return job_cli.watch(
