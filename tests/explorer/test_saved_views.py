@@ -318,3 +318,56 @@ def test_the_services_refuse_what_the_door_refuses(world):
     with pytest.raises(Http404):
         saved_view_create(user=world["carol"], organisation=org, name="Sneaky")
     assert list(SavedView.objects.values_list("name", flat=True)) == ["Mine"]
+
+
+def test_the_admin_shows_saved_views_read_only_and_deletes_them(world, client):
+    from apps.core.models import User
+
+    client.force_login(User.objects.create_superuser(email="root@example.com", password="pw-for-tests-1"))
+    view = saved_view_create(user=world["alice"], organisation=world["org"], name="Mine", q="score > 0.5")
+    page = client.get(f"/admin/explorer/savedview/{view.pk}/change/")
+    assert page.status_code == 200 and "score &gt; 0.5" in page.content.decode()
+    assert client.get("/admin/explorer/savedview/add/").status_code == 403
+    assert client.post(f"/admin/explorer/savedview/{view.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert SavedView.objects.count() == 0
+
+
+def test_two_saves_of_one_name_at_once_end_in_one_view_and_a_name_error(world):
+    """The service's check cannot see a row another transaction has not committed; the unique index
+    makes the second insert wait for it, and the constraint's refusal comes back as the same name error."""
+    import threading
+    import time
+
+    from django.db import connection, connections
+
+    from apps.core.errors import ServiceValidationError
+
+    outcome = {}
+
+    def second():
+        try:
+            saved_view_create(user=world["alice"], organisation=world["org"], name="night")
+        except ServiceValidationError as exc:
+            outcome["refused"] = exc.message_dict
+        except BaseException as exc:  # shown by the assertion below
+            outcome["error"] = repr(exc)
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        SavedView.objects.create(organisation=world["org"], owner=world["alice"], name="Night")
+        thread = threading.Thread(target=second)
+        thread.start()
+        with connection.cursor() as cursor:
+            for _ in range(200):  # until the second insert waits on the unique index (at most 10 s)
+                cursor.execute("SELECT pg_stat_clear_snapshot()")  # else the view is read once per transaction
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                               "AND query LIKE 'INSERT INTO \"explorer_savedview\"%%'")
+                if cursor.fetchone()[0]:
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError(f"the second save never waited on the first: {outcome}")
+    thread.join(timeout=30)
+    assert outcome == {"refused": {"name": ['You already have a saved view named "night" in this organisation.']}}
+    assert list(SavedView.objects.values_list("name", flat=True)) == ["Night"]
