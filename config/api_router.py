@@ -7,6 +7,7 @@ from apps.core.api.helpers import UUID_REGEX
 from apps.core.api.members import OrganisationMemberViewSet
 from apps.core.api.views import ApiTokenViewSet, OrganisationViewSet, PublicKeyViewSet
 from apps.explorer.api.views import ExploreSearchView
+from apps.explorer.api.views_saved import SavedViewViewSet
 from apps.imports.api.views import IMPORT_ERRORS_CSV_RENDERERS, FolderImportViewSet, ImportJobViewSet
 from apps.metadata.api.items import (
     ItemFramesView,
@@ -33,6 +34,7 @@ router.register("imports", ImportJobViewSet, basename="import-job")
 router.register("integrations", IntegrationViewSet, basename="integration")
 router.register("metadata/schema/keys", SchemaKeyViewSet, basename="metadata-key")
 router.register("metadata/jobs", MetadataJobViewSet, basename="metadata-job")
+router.register("explore/views", SavedViewViewSet, basename="explore-view")
 
 urlpatterns = [
     # Before the router: its format-suffix pattern for .../errors would otherwise answer .../errors.csv.

@@ -22,6 +22,7 @@ def admin_client(client, db):
     "/admin/core/user/", "/admin/core/organisation/", "/admin/core/apitoken/", "/admin/core/publickey/",
     "/admin/storage/folder/", "/admin/storage/item/", "/admin/storage/importjob/",
     "/admin/storage/storageintegration/", "/admin/storage/storageintegration/add/",
+    "/admin/explorer/savedview/",
 ])
 def test_admin_pages_render(admin_client, path):
     client, _ = admin_client

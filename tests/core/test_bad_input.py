@@ -20,6 +20,8 @@ import requests
 
 from apps.core.models import ApiToken, Organisation, OrganisationMember, PublicKey, User
 from apps.core.services import api_token_create
+from apps.explorer.models import SavedView
+from apps.explorer.services_views import saved_view_create
 from apps.metadata.models import MetadataKey
 from apps.metadata.models_jobs import MetadataJob
 from apps.metadata.services.schema import schema_key_add
@@ -53,7 +55,7 @@ URL_INPUTS = {
     "NUL in query": lambda url, ids: url + "?q=a%00b",
 }
 MODELS = (Folder, FolderMember, Item, ImportJob, MetadataKey, MetadataJob, ApiToken, PublicKey, User,
-          Organisation, OrganisationMember)
+          Organisation, OrganisationMember, SavedView)
 
 
 def _database_state() -> dict:
@@ -70,6 +72,7 @@ def world(transactional_db, org, make_user, live_server, client):
     item = register_images(alice, folder, 1, {"n": 1})[0]
     token = api_token_create(user=alice, name="fuzz")[1]
     key = schema_key_add(user=alice, organisation=org, name="score", type="number")
+    view = saved_view_create(user=alice, organisation=org, name="v")
     client.force_login(alice)
     csrf = secrets.token_hex(16)  # 32 characters: Django accepts an unmasked secret as the token
     session = requests.Session()
@@ -81,7 +84,8 @@ def world(transactional_db, org, make_user, live_server, client):
     api.headers["Authorization"] = f"Token {token}"
     token_pk = ApiToken.objects.get(user=alice, name="fuzz").pk
     return {"base": live_server.url, "folder": str(folder.pk), "item": str(item.pk), "page": session,
-            "api": api, "token_pk": str(token_pk), "key_pk": str(key.pk), "user_pk": str(alice.pk)}
+            "api": api, "token_pk": str(token_pk), "key_pk": str(key.pk), "user_pk": str(alice.pk),
+            "view": str(view.pk)}
 
 
 def _doors(w) -> list[dict]:
@@ -140,6 +144,12 @@ def _doors(w) -> list[dict]:
          "json": {"filter": {"key": "k", "op": "eq", "value": SLOT}}},
         {"name": "REST explore search (written expression)", "who": "api", "method": "POST",
          "url": "/api/v1/explore/search", "json": {"q": SLOT}},
+        {"name": "REST create saved view", "who": "api", "method": "POST", "url": "/api/v1/explore/views",
+         "json": {"name": "w", "filter": {"key": "k", "op": "eq", "value": SLOT}}},
+        {"name": "REST patch saved view", "who": "api", "method": "PATCH", "url": f"/api/v1/explore/views/{w['view']}",
+         "json": {"name": SLOT}, "ids": [w["view"]]},
+        {"name": "REST open saved view", "who": "api", "method": "GET", "url": f"/api/v1/explore/views/{w['view']}",
+         "ids": [w["view"]]},
     ]
 
 
@@ -244,7 +254,8 @@ def test_every_bad_input_at_every_door_is_a_4xx_with_a_reason_and_changes_nothin
     print(f"bad inputs × doors: {tries} tries, {len(failures)} failures")
     assert failures == [], "\n".join(failures)
     assert _database_state() == before
-    assert tries == 264 + 48 + 10 + 30 + 2  # 48: the organisation members doors; 30 + 2: explore search
+    assert tries == 264 + 48 + 10 + 30 + 2 + 40 + 1  # 48: the organisation members doors; 30 + 2: explore
+    # search; 40 + 1: saved views (create 15, patch 17, open 8; a name of 10,000 characters)
 
 
 def _unstorable(w) -> list[tuple[str, str, str, dict | None]]:
@@ -269,6 +280,7 @@ def _unstorable(w) -> list[tuple[str, str, str, dict | None]]:
         ("explore page size past bigint", "POST", "/api/v1/explore/search", {"page_size": big}),
         ("explore number past bigint", "POST", "/api/v1/explore/search",
          {"filter": {"field": "file_size", "op": "gt", "value": big}}),
+        ("saved view name of 10,000 characters", "POST", "/api/v1/explore/views", {"name": "n" * 10_000}),
     ]
 
 
