@@ -338,6 +338,13 @@ def _leaf_sql(leaf: Leaf, schema: Schema) -> tuple[str, list, dict[str, str]]:
     return sql, params, columns
 
 
+def compile_leaf(leaf: Leaf, schema: Schema) -> Q:
+    """One leaf alone as a ``Q``, refused as ``compile_filter`` would refuse it (saved views check their
+    leaves one by one against the schema as it is now, to say which one no longer applies)."""
+    sql, params, columns = _leaf_sql(leaf, schema)
+    return Q(Sql(sql, params, columns=columns))
+
+
 def _tree_sql(node: Node, schema: Schema) -> tuple[str, list, dict[str, str]]:
     if isinstance(node, Leaf):
         return _leaf_sql(node, schema)
