@@ -36,7 +36,7 @@ class _ObjectKeys(Func):
 def export_keys(items: QuerySet[Item]) -> list[str]:
     """Every top-level metadata key present in ``items``, sorted: the CSV's metadata columns."""
     keys = (Item.objects.filter(pk__in=items.values("pk")).annotate(key=_ObjectKeys(F("client_metadata")))
-            .values_list("key", flat=True).distinct())
+            .order_by().values_list("key", flat=True).distinct())
     return sorted(keys)
 
 
