@@ -204,3 +204,33 @@ def test_more_than_1000_items_go_through_a_metadata_job_run_by_a_real_worker(cel
     some = next(iter(selected))
     metadata_change_revert(user=admin, change=MetadataChange.objects.get(item_id=some))
     assert Item.objects.get(pk=some).client_metadata == selected[some]
+
+
+def test_a_folder_scoped_job_holds_the_selection_uuids_and_a_second_run_writes_nothing_more(world):
+    """The job file is exactly the snapshot of the selection with the patch; running the job again (a
+    redelivered task) is a no-op: ``next_index`` committed with each chunk's writes."""
+    import json
+
+    from apps.metadata.services.jobs import metadata_job_run
+
+    org, folder = world["org"], world["b"]
+    Item.objects.bulk_create([Item(organisation=org, folder=folder, item_type=ItemType.IMAGE, name=f"j-{n}.jpg",
+                                   status=ItemStatus.READY, client_metadata={"n": n}) for n in range(1001)])
+    selected = set(Item.objects.filter(folder=folder, client_metadata__has_key="n").values_list("uuid", flat=True))
+    answer = world["api"].post(URL, json={"scope": {"folder": str(folder.pk), "recursive": False},
+                                          "filter": {"key": "n", "op": "exists"}, "set": {"reviewed": False}})
+    assert answer.status_code == 202, answer.text
+    job = MetadataJob.objects.get(pk=answer.json()["job"]["uuid"])
+    assert (job.folder_id, job.mode, job.match, answer.json()["matched"]) == (folder.pk, "merge", "uuid", 1001)
+    with job.source.open("rb") as handle:
+        assert json.load(handle) == {"mode": "merge", "match": "uuid",
+                                     "items": {str(pk): {"reviewed": False} for pk in selected}}
+    # In process, twice; the queued task may also reach the session's worker, when one runs: the
+    # job's lease lets one runner at a time work, and _wait sees the end whoever ran it.
+    metadata_job_run(job_id=job.pk)
+    metadata_job_run(job_id=job.pk)
+    job = _wait(job.pk)
+    assert (job.status, job.done, job.failed) == (MetadataJobStatus.DONE, 1001, 0)
+    assert MetadataChange.objects.filter(item_id__in=selected).count() == 1001
+    assert all(m == {"n": m["n"], "reviewed": False} for m in
+               Item.objects.filter(pk__in=selected).values_list("client_metadata", flat=True))
