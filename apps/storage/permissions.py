@@ -29,8 +29,10 @@ def folder_grants(*, user) -> QuerySet[FolderMember]:
     return FolderMember.objects.filter(user_id=getattr(user, "pk", None), folder__organisation_id__in=member_of)
 
 
-def visible_q(user, *, organisation: str = "organisation_id", root: str = "root_id") -> Q:
-    """Rows (folders, items, jobs) in folders ``user`` may read, as a filter.
+def visible_q(user, *, organisation: str = "organisation_id", root: str = "root_id",
+              role: str = FolderRole.VIEWER) -> Q:
+    """Rows (folders, items, jobs) in folders where ``user`` holds at least ``role`` (by default: may
+    read), as a filter.
 
     ``organisation`` and ``root`` name the row's organisation and its folder's top-level folder. The
     memberships are subqueries of the same statement (never values read earlier), so a removal
@@ -38,7 +40,10 @@ def visible_q(user, *, organisation: str = "organisation_id", root: str = "root_
     """
     memberships = organisation_memberships(user=user)
     admin_of = memberships.filter(role=OrganisationRole.ADMIN).values("organisation_id")
-    granted_roots = folder_grants(user=user).values("folder_id")
+    granted = folder_grants(user=user)
+    if role != FolderRole.VIEWER:
+        granted = granted.filter(role__in=[r for r in FolderRole.values if FolderRole.rank(r) >= FolderRole.rank(role)])
+    granted_roots = granted.values("folder_id")
     return Q(**{f"{organisation}__in": admin_of}) | Q(**{f"{root}__in": granted_roots})
 
 

@@ -150,6 +150,16 @@ def _doors(w) -> list[dict]:
          "json": {"name": SLOT}, "ids": [w["view"]]},
         {"name": "REST open saved view", "who": "api", "method": "GET", "url": f"/api/v1/explore/views/{w['view']}",
          "ids": [w["view"]]},
+        {"name": "REST explore bulk-edit set", "who": "api", "method": "POST", "url": "/api/v1/explore/bulk-edit",
+         "json": {"items": [i], "set": {"k": SLOT}}},
+        {"name": "REST explore bulk-edit merge", "who": "api", "method": "POST", "url": "/api/v1/explore/bulk-edit",
+         "json": {"items": [i], "merge": {"k": {"n": SLOT}}}},
+        {"name": "REST explore move", "who": "api", "method": "POST", "url": "/api/v1/explore/move",
+         "json": {"items": [SLOT], "destination": f}},
+        {"name": "REST explore trash", "who": "api", "method": "POST", "url": "/api/v1/explore/trash",
+         "json": {"items": [SLOT]}},
+        {"name": "REST explore export", "who": "api", "method": "POST", "url": "/api/v1/explore/export",
+         "json": {"items": [SLOT], "format": "json"}},
     ]
 
 
@@ -254,8 +264,9 @@ def test_every_bad_input_at_every_door_is_a_4xx_with_a_reason_and_changes_nothin
     print(f"bad inputs × doors: {tries} tries, {len(failures)} failures")
     assert failures == [], "\n".join(failures)
     assert _database_state() == before
-    assert tries == 264 + 48 + 10 + 30 + 2 + 40 + 1  # 48: the organisation members doors; 30 + 2: explore
-    # search; 40 + 1: saved views (create 15, patch 17, open 8; a name of 10,000 characters)
+    assert tries == 264 + 48 + 10 + 30 + 2 + 40 + 1 + 75  # 48: the organisation members doors; 30 + 2:
+    # explore search; 40 + 1: saved views (create 15, patch 17, open 8; a name of 10,000 characters);
+    # 75: explore bulk-edit (2), move, trash, export
 
 
 def _unstorable(w) -> list[tuple[str, str, str, dict | None]]:
