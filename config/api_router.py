@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from apps.core.api.helpers import UUID_REGEX
 from apps.core.api.members import OrganisationMemberViewSet
 from apps.core.api.views import ApiTokenViewSet, OrganisationViewSet, PublicKeyViewSet
+from apps.explorer.api.facets import ExploreCountView, ExploreFacetsView
 from apps.explorer.api.views import ExploreSearchView
 from apps.imports.api.views import IMPORT_ERRORS_CSV_RENDERERS, FolderImportViewSet, ImportJobViewSet
 from apps.metadata.api.items import (
@@ -42,6 +43,8 @@ urlpatterns = [
         name="import-job-errors-csv",
     ),
     re_path(r"^explore/search$", ExploreSearchView.as_view(), name="explore-search"),
+    re_path(r"^explore/facets$", ExploreFacetsView.as_view(), name="explore-facets"),
+    re_path(r"^explore/count$", ExploreCountView.as_view(), name="explore-count"),
     re_path(r"^metadata/schema$", SchemaView.as_view(), name="metadata-schema"),
     re_path(r"^metadata/bulk$", MetadataBulkView.as_view(), name="metadata-bulk"),
     re_path(rf"^items/(?P<uuid>{UUID_REGEX})/metadata$", ItemMetadataView.as_view(), name="item-metadata"),
