@@ -140,6 +140,10 @@ def _doors(w) -> list[dict]:
          "json": {"filter": {"key": "k", "op": "eq", "value": SLOT}}},
         {"name": "REST explore search (written expression)", "who": "api", "method": "POST",
          "url": "/api/v1/explore/search", "json": {"q": SLOT}},
+        {"name": "REST explore facets (a key)", "who": "api", "method": "POST", "url": "/api/v1/explore/facets",
+         "json": {"keys": ["camera", SLOT]}},
+        {"name": "REST explore count", "who": "api", "method": "POST", "url": "/api/v1/explore/count",
+         "json": {"filter": {"key": "k", "op": "eq", "value": SLOT}}},
     ]
 
 
@@ -244,7 +248,8 @@ def test_every_bad_input_at_every_door_is_a_4xx_with_a_reason_and_changes_nothin
     print(f"bad inputs × doors: {tries} tries, {len(failures)} failures")
     assert failures == [], "\n".join(failures)
     assert _database_state() == before
-    assert tries == 264 + 48 + 10 + 30 + 2  # 48: the organisation members doors; 30 + 2: explore search
+    # 48: the organisation members doors; 30 + 2: explore search; 30 + 2: explore facets and count
+    assert tries == 264 + 48 + 10 + 30 + 2 + 30 + 2
 
 
 def _unstorable(w) -> list[tuple[str, str, str, dict | None]]:
@@ -269,6 +274,10 @@ def _unstorable(w) -> list[tuple[str, str, str, dict | None]]:
         ("explore page size past bigint", "POST", "/api/v1/explore/search", {"page_size": big}),
         ("explore number past bigint", "POST", "/api/v1/explore/search",
          {"filter": {"field": "file_size", "op": "gt", "value": big}}),
+        ("explore facets number past bigint", "POST", "/api/v1/explore/facets",
+         {"keys": [{"field": "width"}], "filter": {"field": "width", "op": "lt", "value": -big}}),
+        ("explore count number past bigint", "POST", "/api/v1/explore/count",
+         {"filter": {"field": "file_size", "op": "between", "value": [big, big]}}),
     ]
 
 
