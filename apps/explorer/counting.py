@@ -11,6 +11,9 @@ The estimate is the top plan node's ``Plan Rows`` of ``EXPLAIN (FORMAT JSON)`` o
 search pages (scope, permissions and filter). ``pg_class.reltuples`` alone is not used even for an
 unfiltered scope: the item table holds every organisation's items, frames and trashed rows, and the plan
 already starts from reltuples and scales it by the scope's selectivity.
+
+The search view answers ``answer = explore_count_answer(**scope)`` as ``{"count": answer.count,
+"count_exact": answer.exact}``, with the same ``scope`` keywords it gives ``explore_items``.
 """
 
 from __future__ import annotations
