@@ -7,6 +7,7 @@ from apps.core.api.helpers import UUID_REGEX
 from apps.core.api.members import OrganisationMemberViewSet
 from apps.core.api.views import ApiTokenViewSet, OrganisationViewSet, PublicKeyViewSet
 from apps.explorer.api.selection import ExploreBulkEditView, ExploreExportView, ExploreMoveView, ExploreTrashView
+from apps.explorer.api.facets import ExploreCountView, ExploreFacetsView
 from apps.explorer.api.views import ExploreSearchView
 from apps.explorer.api.views_saved import SavedViewViewSet
 from apps.imports.api.views import IMPORT_ERRORS_CSV_RENDERERS, FolderImportViewSet, ImportJobViewSet
@@ -49,6 +50,8 @@ urlpatterns = [
     re_path(r"^explore/move$", ExploreMoveView.as_view(), name="explore-move"),
     re_path(r"^explore/trash$", ExploreTrashView.as_view(), name="explore-trash"),
     re_path(r"^explore/export$", ExploreExportView.as_view(), name="explore-export"),
+    re_path(r"^explore/facets$", ExploreFacetsView.as_view(), name="explore-facets"),
+    re_path(r"^explore/count$", ExploreCountView.as_view(), name="explore-count"),
     re_path(r"^metadata/schema$", SchemaView.as_view(), name="metadata-schema"),
     re_path(r"^metadata/bulk$", MetadataBulkView.as_view(), name="metadata-bulk"),
     re_path(rf"^items/(?P<uuid>{UUID_REGEX})/metadata$", ItemMetadataView.as_view(), name="item-metadata"),

@@ -160,6 +160,10 @@ def _doors(w) -> list[dict]:
          "json": {"items": [SLOT]}},
         {"name": "REST explore export", "who": "api", "method": "POST", "url": "/api/v1/explore/export",
          "json": {"items": [SLOT], "format": "json"}},
+        {"name": "REST explore facets (a key)", "who": "api", "method": "POST", "url": "/api/v1/explore/facets",
+         "json": {"keys": ["camera", SLOT]}},
+        {"name": "REST explore count", "who": "api", "method": "POST", "url": "/api/v1/explore/count",
+         "json": {"filter": {"key": "k", "op": "eq", "value": SLOT}}},
     ]
 
 
@@ -264,9 +268,9 @@ def test_every_bad_input_at_every_door_is_a_4xx_with_a_reason_and_changes_nothin
     print(f"bad inputs × doors: {tries} tries, {len(failures)} failures")
     assert failures == [], "\n".join(failures)
     assert _database_state() == before
-    assert tries == 264 + 48 + 10 + 30 + 2 + 40 + 1 + 75  # 48: the organisation members doors; 30 + 2:
-    # explore search; 40 + 1: saved views (create 15, patch 17, open 8; a name of 10,000 characters);
-    # 75: explore bulk-edit (2), move, trash, export
+    assert tries == 264 + 48 + 10 + 30 + 2 + 40 + 1 + 75 + 30 + 2  # 48: the organisation members doors;
+    # 30 + 2: explore search; 40 + 1: saved views (create 15, patch 17, open 8; a name of 10,000
+    # characters); 75: explore bulk-edit (2), move, trash, export; 30 + 2: explore facets and count
 
 
 def _unstorable(w) -> list[tuple[str, str, str, dict | None]]:
@@ -292,6 +296,10 @@ def _unstorable(w) -> list[tuple[str, str, str, dict | None]]:
         ("explore number past bigint", "POST", "/api/v1/explore/search",
          {"filter": {"field": "file_size", "op": "gt", "value": big}}),
         ("saved view name of 10,000 characters", "POST", "/api/v1/explore/views", {"name": "n" * 10_000}),
+        ("explore facets number past bigint", "POST", "/api/v1/explore/facets",
+         {"keys": [{"field": "width"}], "filter": {"field": "width", "op": "lt", "value": -big}}),
+        ("explore count number past bigint", "POST", "/api/v1/explore/count",
+         {"filter": {"field": "file_size", "op": "between", "value": [big, big]}}),
     ]
 
 
