@@ -55,14 +55,13 @@ def test_the_estimate_is_within_a_factor_of_three_of_the_truth(big):
     assert len(checked) == 24
 
 
-def test_a_cheap_count_is_exact_even_when_the_planner_guesses_far_too_low(big):
-    """A number range over JSONB has no statistics (the guard and cast are opaque to the planner until
-    the key's typed index and CREATE STATISTICS exist): the estimate is ~1% of the truth, which the
-    strategy reads as cheap and answers exactly."""
+def test_a_cheap_count_is_exact_whatever_the_planner_guesses(big):
+    """Under the threshold the answer is the exact count, not the planner's estimate (a number range over
+    JSONB is estimated from the guard's selectivity: here about half the truth)."""
     scope = {"user": big["admin"], "organisation": big["org"], "tree": parse_expression("score > 0.5")}
     truth = sum(1 for i in big["items"] if isinstance(i.client_metadata.get("score"), float)
                 and i.client_metadata["score"] > 0.5)
-    assert explore_count_estimate(**scope) < truth / 10
+    assert explore_count_estimate(**scope) != truth
     assert explore_count_answer(**scope) == CountAnswer(truth, True)
     assert explore_count_answer(user=big["admin"], organisation=big["org"]) == CountAnswer(ROWS, True)
     granted = sum(1 for i in big["items"] if i.folder_id in (big["a"].pk, big["sub"].pk))
