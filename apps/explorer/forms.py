@@ -13,6 +13,7 @@ Sidebar rules: controls of different keys AND together; the values ticked for on
 from __future__ import annotations
 
 import math
+from urllib.parse import urlencode
 import uuid
 from dataclasses import dataclass, field
 
@@ -24,7 +25,7 @@ from apps.storage.models import ItemType
 
 VIEWS = ("grid", "table")
 DEFAULT_SORT = "field:created"
-DEFAULT_COLUMNS = ("field:name", "field:type", "field:created")
+DEFAULT_COLUMNS = ("field:type", "field:name", "field:created")  # in the order the column boxes send them
 TABLE_COLUMNS_MAX = 12
 TEXT_MAX = 500  # characters of one sidebar text box
 TOKEN_MAX = 40_000  # the selectors' own bound; longer is refused there too
@@ -164,3 +165,24 @@ def _facet_leaves(facet: Facet, errors: dict) -> list[dict]:
 def error_list(exc: ServiceValidationError) -> dict[str, list[str]]:
     """A service's field-keyed errors as ``{place: [messages]}`` for the page."""
     return {place: [str(m) for m in messages] for place, messages in exc.message_dict.items()}
+
+
+def canonical_query(params, *, after: str = "") -> str:
+    """The query string of the same view without empty controls and defaults (what the address bar shows
+    and links carry, so a copied link is short and reads as the filter it is); ``after`` the page token."""
+    pairs = []
+    for name, values in params.lists():
+        if name == "after":
+            continue
+        if name == "sub":
+            values = [] if values[-1] != "0" else ["0"]
+        elif name == "col":
+            values = [] if tuple(values) == DEFAULT_COLUMNS else values
+        elif (name, values) in (("sort", [DEFAULT_SORT]), ("dir", ["desc"]), ("view", ["grid"])):
+            values = []
+        elif name.startswith("match:") and (values == ["contains"] or not params.get(f"text:{name[6:]}")):
+            values = []
+        pairs += [(name, value) for value in values if value != ""]
+    if after:
+        pairs.append(("after", after))
+    return urlencode(pairs)

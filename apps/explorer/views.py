@@ -17,22 +17,25 @@ from django.db import DataError, transaction
 from django.db.models import prefetch_related_objects
 from django.http import Http404
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from apps.core.errors import ServiceValidationError, database_input_refusal
 from apps.core.selectors import organisation_admin_ids, organisation_list
 from apps.explorer.filters import filter_from_json
 from apps.explorer.forms import (
-    HOVER_KEYS, TYPE_CHOICES, ExploreState, column_choices, error_list, explore_state, sort_choices,
+    HOVER_KEYS, TYPE_CHOICES, ExploreState, canonical_query, column_choices, error_list, explore_state,
+    sort_choices,
 )
 from apps.explorer.selectors import (
     explore_count, explore_filter, explore_folder, explore_items, sort_from_json,
 )
 from apps.metadata.selectors import schema_for
-from apps.storage.selectors import folder_breadcrumbs
+from apps.storage.selectors import folder_list
 from apps.storage.views_items import item_thumbnail_url
 
 PAGE_SIZE = 60  # tiles per "load more" step
+SCOPE_FOLDERS_MAX = 1000  # folders the scope menu lists (the folder pages link any other one here)
 
 
 def _organisation(request, requested: str):
@@ -61,16 +64,32 @@ def explore(request):
     results = _results(request, organisation, folder, state) if organisation else {"items": [], "count": 0}
     context = {
         "organisation": organisation, "organisations": organisation_list(user=request.user),
-        "folder": folder, "breadcrumbs": folder_breadcrumbs(folder=folder) if folder else [],
+        "folder": folder, "scope_folders": _scope_folders(request, organisation, folder) if organisation else [],
         "state": state, "sort_choices": sort_choices(specs), "column_choices": column_choices(specs),
         "columns": [(column, dict(column_choices(specs))[column]) for column in state.columns],
         "type_choices": TYPE_CHOICES, **results,
     }
-    if request.htmx and request.htmx.target == "load-more":
-        return render(request, "explorer/explore.html#result-rows", context)
-    if request.htmx and request.htmx.target == "results":
-        return render(request, "explorer/explore.html#results", context)
+    path = reverse("explorer:explore")
+    query = canonical_query(request.GET, after=state.after)
+    context["first_page_url"] = f"{path}?{canonical_query(request.GET)}"
+    if results.get("next_token"):
+        context["more_url"] = f"{path}?{canonical_query(request.GET, after=results['next_token'])}"
+    if request.htmx and request.htmx.target in ("load-more", "results"):
+        partial = "result-rows" if request.htmx.target == "load-more" else "results"
+        response = render(request, f"explorer/explore.html#{partial}", context)
+        response["HX-Push-Url"] = f"{path}?{query}" if query else path  # the short form of the same view
+        return response
     return render(request, "explorer/explore.html", context)
+
+
+def _scope_folders(request, organisation, current) -> list[tuple[str, str]]:
+    """(uuid, "top / sub / name") of the folders one may see in the organisation, in tree order."""
+    folders = list(folder_list(user=request.user).filter(organisation=organisation)[:SCOPE_FOLDERS_MAX])
+    if current is not None and all(f.pk != current.pk for f in folders):
+        folders.append(current)
+    names = {f.pk: f.name for f in folders}
+    labels = [(str(f.pk), " / ".join([*(names.get(pk, "…") for pk in f.path or []), f.name])) for f in folders]
+    return sorted(labels, key=lambda pair: pair[1].lower())
 
 
 def _results(request, organisation, folder, state: ExploreState) -> dict:
@@ -104,7 +123,7 @@ def _decorate(item, state: ExploreState) -> None:
     metadata = item.client_metadata if isinstance(item.client_metadata, dict) else {}
     shown = [f"{key}: {_text(value)}" for key, value in list(metadata.items())[:HOVER_KEYS]]
     item.hover = "\n".join([item.name, *shown])
-    item.cells = [_cell(item, metadata, column) for column in state.columns]
+    item.cells = [(column, _cell(item, metadata, column)) for column in state.columns]
 
 
 def _cell(item, metadata: dict, column: str) -> str:

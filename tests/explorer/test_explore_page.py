@@ -117,6 +117,28 @@ def test_include_subfolders_switch(client, world):
     assert set(explore_all(client, f"?folder={a.pk}&sub=0")[0]) == in_a
 
 
+def test_the_scope_menu_lists_visible_folders_in_tree_order(client, world):
+    org, a, b, sub = world["org"], world["a"], world["b"], world["sub"]
+    viewer = world["make_user"](org, email="viewer@example.com")
+    folder_member_set(user=world["admin"], folder=a, member=viewer, role=FolderRole.VIEWER)
+
+    admin_html = _logged(client, world["admin"]).get(f"{URL}?folder={sub.pk}").content.decode()
+    viewer_html = _logged(client, viewer).get(URL).content.decode()
+
+    option = re.compile(r'<option value="([^"]*)"( selected)?>([^<]+)</option>')
+    scope = lambda html: option.findall(html[html.index('id="scope-folder"'):html.index("</select>", html.index(  # noqa: E731
+        'id="scope-folder"'))])
+    assert scope(admin_html) == [("", "", "the whole organisation Acme"), (str(a.pk), "", "📁 a"),
+                                 (str(sub.pk), " selected", "📁 a / a-sub"), (str(b.pk), "", "📁 b")]
+    assert scope(viewer_html) == [("", "", "the whole organisation Acme"), (str(a.pk), "", "📁 a"),
+                                  (str(sub.pk), "", "📁 a / a-sub")]
+
+
+def _logged(client, user):
+    client.force_login(user)
+    return client
+
+
 SIDEBAR = {
     "enum values OR within the key": (
         "?in:camera=cam3&in:camera=cam4", lambda m, i: m.get("camera") in ("cam3", "cam4")),
@@ -264,3 +286,19 @@ def test_navigation_and_folder_pages_link_the_explorer(client, world):
     folder_html = client.get(world["a"].get_absolute_url()).content.decode()
     assert (f'<a id="explore-folder" href="/explore/?organisation={world["org"].pk}&amp;folder={world["a"].pk}">'
             in folder_html)
+
+
+def test_htmx_pushes_the_short_form_of_the_url(client, world):
+    """The form sends every control; the address bar gets only what differs from the defaults."""
+    client.force_login(world["admin"])
+    org = world["org"].pk
+    sent = (f"?organisation={org}&in:camera=cam1&in:camera=cam2&has:camera=&min:score=&max:score=0.5"
+            "&match:site=contains&text:site=&match:$name=prefix&text:$name=frame&q=not+night&sort=field:created"
+            "&dir=desc&view=grid&col=field:type&col=field:name&col=field:created&sub=0&sub=1")
+
+    response = client.get(URL + sent, headers={"HX-Request": "true", "HX-Target": "results"})
+
+    assert response["HX-Push-Url"] == (f"/explore/?organisation={org}&in%3Acamera=cam1&in%3Acamera=cam2"
+                                       "&max%3Ascore=0.5&match%3A%24name=prefix&text%3A%24name=frame&q=not+night")
+    _, more, _ = page_of(client.get(URL + f"?organisation={org}&q=&sort=field:created&dir=desc&view=grid"))
+    assert more.startswith(f"/explore/?organisation={org}&after=")
