@@ -11,6 +11,7 @@ A filter the compiler refuses is shown with its message and position, on a 200 p
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 from django.db import DataError, transaction
@@ -34,6 +35,7 @@ from apps.metadata.selectors import schema_for
 from apps.storage.selectors import folder_list
 from apps.storage.views_items import item_thumbnail_url
 
+POSITION = re.compile(r"At position (\d+):")
 PAGE_SIZE = 60  # tiles per "load more" step
 SCOPE_FOLDERS_MAX = 1000  # folders the scope menu lists (the folder pages link any other one here)
 
@@ -105,7 +107,8 @@ def _results(request, organisation, folder, state: ExploreState) -> dict:
                                  page_token=state.after or None)
             count = explore_count(**scope, tree=tree)
     except ServiceValidationError as exc:
-        return {"items": [], "count": None, "errors": error_list(exc)}
+        errors = error_list(exc)
+        return {"items": [], "count": None, "errors": errors, "q_mark": _mark(state.q, errors)}
     except DataError as exc:
         reason = database_input_refusal(exc)
         if reason is None:
@@ -115,6 +118,16 @@ def _results(request, organisation, folder, state: ExploreState) -> dict:
     for item in page.rows:
         _decorate(item, state)
     return {"items": page.rows, "count": count, "next_token": page.next_token or "", "errors": {}}
+
+
+def _mark(q: str, errors: dict) -> tuple[str, str, str] | None:
+    """The expression split around the position its first error names: (before, at, after)."""
+    found = next((POSITION.match(m) for place, ms in errors.items() for m in ms if place.startswith(("q", "filter"))
+                  and POSITION.match(m)), None)
+    if found is None or int(found.group(1)) > len(q):
+        return None
+    at = int(found.group(1))
+    return q[:at], q[at:at + 1] or " ", q[at + 1:]
 
 
 def _decorate(item, state: ExploreState) -> None:

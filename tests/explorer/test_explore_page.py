@@ -351,3 +351,16 @@ def test_an_integer_past_the_float_range_is_refused_by_the_compiler_not_a_500(wo
             explore_count(user=world["admin"], organisation=world["org"], tree=parse_expression(expression))
         assert refused.value.message_dict == {"q": [
             f"At position 0: a number in a filter is at most 2**53 in size; got {expression.split()[-1][:60]}."]}
+
+
+@pytest.mark.parametrize(("query", "mark"), [
+    ("?q=score+%3E", "score &gt;<mark> </mark>"),
+    ("?q=night+and+camera+%3D+%27cam9%27", "night and <mark>c</mark>amera = &#x27;cam9&#x27;"),
+    ("?in:camera=cam1&q=score+%3E+1+or+%28", "score &gt; 1 or (<mark> </mark>"),
+])
+def test_a_refused_expression_is_marked_where_its_error_is(client, world, query, mark):
+    client.force_login(world["admin"])
+
+    html = client.get(URL + query).content.decode()
+
+    assert f'<code class="expression-mark" id="expression-mark">{mark}</code>' in html
