@@ -9,7 +9,7 @@ from html import unescape
 
 import pytest
 
-from apps.storage.models import FolderRole
+from apps.storage.models import FolderRole, Item
 from apps.storage.services.folders import folder_member_set
 from tests.explorer.fixtures import build
 from tests.explorer.test_search_api import _sort_order, instant, number
@@ -364,3 +364,23 @@ def test_a_refused_expression_is_marked_where_its_error_is(client, world, query,
     html = client.get(URL + query).content.decode()
 
     assert f'<code class="expression-mark" id="expression-mark">{mark}</code>' in html
+
+
+def test_the_number_of_queries_does_not_grow_with_the_tiles(client, world):
+    """Thumbnails read each item's integration and table cells its folder: fetched once per page, not per row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.storage.services.integrations import integration_builtin_get_or_create
+
+    integration = integration_builtin_get_or_create(organisation=world["org"])
+    Item.objects.filter(organisation=world["org"]).update(integration=integration)
+    client.force_login(world["admin"])
+    client.get(URL)  # the session and the like, once
+    counts = []
+    for query in ("?text:$name=frame-00", "", "?view=table&col=field:folder&col=key:site"):
+        with CaptureQueriesContext(connection) as captured:
+            shown, _, _ = page_of(client.get(URL + query))
+        counts.append((len(shown), len(captured.captured_queries)))
+    assert [n for n, _ in counts] == [10, 60, 60]  # frame-000..009; a full page in grid and in table
+    assert len({queries for _, queries in counts}) == 1, counts
