@@ -21,6 +21,7 @@ urlpatterns = [
     path("public", LegacyRpcView.as_view()),
     path("public/user", LegacyRpcView.as_view()),
     path("metadata/", include("apps.metadata.urls")),
+    path("explore/", include("apps.explorer.urls")),
     path("", include("apps.imports.urls")),
     path("", include("apps.storage.urls")),
 ]

@@ -77,10 +77,11 @@ def _like_pattern(text: str, *, prefix: bool) -> str:
 
 
 def _number(leaf: Leaf, value: Any) -> float | int:
+    # The size check comes first: math.isfinite raises OverflowError on an int past float's range (10**309).
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        refuse_at(leaf, f"A number in a filter is at most 2**53 in size; got {str(value)[:60]}.")
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         refuse_at(leaf, f'"{leaf.op}" on {_what(leaf)} compares numbers; got {json.dumps(value)[:60]}.')
-    if isinstance(value, int) and abs(value) > 2**53:
-        refuse_at(leaf, f"A number in a filter is at most 2**53 in size; got {value}.")
     return value
 
 

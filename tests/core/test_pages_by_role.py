@@ -26,7 +26,7 @@ from apps.imports.services.imports import import_job_run
 from apps.storage.services.integrations import integration_builtin_get_or_create
 from tests.media_factory import make_jpeg
 
-NAV = ["/", "/trash/", "/metadata/schema/", "/organisation/members/", "/account/tokens/", "/integrations/",
+NAV = ["/", "/explore/", "/trash/", "/metadata/schema/", "/organisation/members/", "/account/tokens/", "/integrations/",
        "/account/keys/", "/api/docs", "/api/schema", "/admin/"]
 ROLES = ["superuser", "org_admin", "folder_admin", "folder_editor", "folder_viewer", "no_folders", "anonymous"]
 HREF = re.compile(r'href="([^"]+)"')

@@ -1,0 +1,153 @@
+"""The Explorer page: every item one may see in an organisation or a folder, filtered from a sidebar
+built from the schema and/or a written expression, sorted, as a grid of thumbnails or a table.
+
+The page reads its whole state from the query string (``forms.explore_state``), builds ONE filter
+tree and calls the selectors the REST search calls (``explore_filter``, ``explore_items``,
+``explore_count``): the same compiler, visibility rule and keyset paginator. htmx requests get the
+results fragment (the sidebar form targets it and pushes the URL; "load more" appends the next page).
+A filter the compiler refuses is shown with its message and position, on a 200 page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+from django.db import DataError, transaction
+from django.db.models import prefetch_related_objects
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from apps.core.errors import ServiceValidationError, database_input_refusal
+from apps.core.selectors import organisation_admin_ids, organisation_list
+from apps.explorer.filters import filter_from_json
+from apps.explorer.forms import (
+    HOVER_KEYS, TYPE_CHOICES, ExploreState, canonical_query, column_choices, error_list, explore_state,
+    sort_choices,
+)
+from apps.explorer.selectors import (
+    explore_count, explore_filter, explore_folder, explore_items, sort_from_json,
+)
+from apps.metadata.selectors import schema_for
+from apps.storage.selectors import folder_list
+from apps.storage.views_items import item_thumbnail_url
+
+POSITION = re.compile(r"At position (\d+):")
+PAGE_SIZE = 60  # tiles per "load more" step
+SCOPE_FOLDERS_MAX = 1000  # folders the scope menu lists (the folder pages link any other one here)
+
+
+def _organisation(request, requested: str):
+    """The organisation the URL names among the user's, else the first they administer, else their first
+    (None when they belong to none: the page then says so)."""
+    organisations = organisation_list(user=request.user)
+    if requested:
+        try:
+            found = organisations.filter(pk=uuid.UUID(requested)).first()
+        except ValueError:
+            found = None
+        if found is None:
+            raise Http404("No such organisation.")
+        return found
+    return organisations.filter(pk__in=organisation_admin_ids(user=request.user)).first() or organisations.first()
+
+
+@require_GET
+def explore(request):
+    organisation = _organisation(request, request.GET.get("organisation", "")[:64])
+    specs = sorted(schema_for(organisation_id=organisation.pk).keys.values(), key=lambda s: s.name) \
+        if organisation else []
+    state = explore_state(request.GET, specs)
+    folder = explore_folder(user=request.user, organisation=organisation, pk=state.folder) \
+        if organisation and state.folder else None
+    results = _results(request, organisation, folder, state) if organisation else {"items": [], "count": 0}
+    context = {
+        "organisation": organisation, "organisations": organisation_list(user=request.user),
+        "folder": folder, "scope_folders": _scope_folders(request, organisation, folder) if organisation else [],
+        "state": state, "sort_choices": sort_choices(specs), "column_choices": column_choices(specs),
+        "columns": [(column, dict(column_choices(specs))[column]) for column in state.columns],
+        "type_choices": TYPE_CHOICES, **results,
+    }
+    path = reverse("explorer:explore")
+    query = canonical_query(request.GET, after=state.after)
+    context["first_page_url"] = f"{path}?{canonical_query(request.GET)}"
+    if results.get("next_token"):
+        context["more_url"] = f"{path}?{canonical_query(request.GET, after=results['next_token'])}"
+    if request.htmx and request.htmx.target in ("load-more", "results"):
+        partial = "result-rows" if request.htmx.target == "load-more" else "results"
+        response = render(request, f"explorer/explore.html#{partial}", context)
+        response["HX-Push-Url"] = f"{path}?{query}" if query else path  # the short form of the same view
+        return response
+    return render(request, "explorer/explore.html", context)
+
+
+def _scope_folders(request, organisation, current) -> list[tuple[str, str]]:
+    """(uuid, "top / sub / name") of the folders one may see in the organisation, in tree order."""
+    folders = list(folder_list(user=request.user).filter(organisation=organisation)[:SCOPE_FOLDERS_MAX])
+    if current is not None and all(f.pk != current.pk for f in folders):
+        folders.append(current)
+    names = {f.pk: f.name for f in folders}
+    labels = [(str(f.pk), " / ".join([*(names.get(pk, "…") for pk in f.path or []), f.name])) for f in folders]
+    return sorted(labels, key=lambda pair: pair[1].lower())
+
+
+def _results(request, organisation, folder, state: ExploreState) -> dict:
+    """One page of matching items and their count, or the errors that stopped the search."""
+    if state.errors:
+        return {"items": [], "count": None, "errors": state.errors}
+    scope = {"user": request.user, "organisation": organisation, "scope_folder": folder,
+             "recursive": state.recursive}
+    try:
+        with transaction.atomic():  # a refused cast must not break the rest of the request
+            tree = explore_filter(tree=filter_from_json(state.tree_json) if state.tree_json else None, q=state.q)
+            page = explore_items(**scope, tree=tree, sort=sort_from_json(state.sort_json()), page_size=PAGE_SIZE,
+                                 page_token=state.after or None)
+            count = explore_count(**scope, tree=tree)
+    except ServiceValidationError as exc:
+        errors = error_list(exc)
+        return {"items": [], "count": None, "errors": errors, "q_mark": _mark(state.q, errors)}
+    except DataError as exc:
+        reason = database_input_refusal(exc)
+        if reason is None:
+            raise
+        return {"items": [], "count": None, "errors": {"filter": [f"Refused by the database: {reason}."]}}
+    prefetch_related_objects(page.rows, "integration")  # item_thumbnail_url reads it: one query, not one per tile
+    for item in page.rows:
+        _decorate(item, state)
+    return {"items": page.rows, "count": count, "next_token": page.next_token or "", "errors": {}}
+
+
+def _mark(q: str, errors: dict) -> tuple[str, str, str] | None:
+    """The expression split around the position its first error names: (before, at, after)."""
+    found = next((POSITION.match(m) for place, ms in errors.items() for m in ms if place.startswith(("q", "filter"))
+                  and POSITION.match(m)), None)
+    if found is None or int(found.group(1)) > len(q):
+        return None
+    at = int(found.group(1))
+    return q[:at], q[at:at + 1] or " ", q[at + 1:]
+
+
+def _decorate(item, state: ExploreState) -> None:
+    """What a tile and a table row show: the picture, the hover title and the chosen columns' cells."""
+    item.thumb_url = item_thumbnail_url(item)
+    metadata = item.client_metadata if isinstance(item.client_metadata, dict) else {}
+    shown = [f"{key}: {_text(value)}" for key, value in list(metadata.items())[:HOVER_KEYS]]
+    item.hover = "\n".join([item.name, *shown])
+    item.cells = [(column, _cell(item, metadata, column)) for column in state.columns]
+
+
+def _cell(item, metadata: dict, column: str) -> str:
+    target, _, name = column.partition(":")
+    if target == "key":
+        return _text(metadata[name]) if name in metadata else ""
+    value = {"type": item.item_type, "folder": item.folder.name if item.folder_id else "",
+             "created": item.created_at.strftime("%Y-%m-%d %H:%M")}.get(name, getattr(item, name, None))
+    return "" if value is None else str(value)
+
+
+def _text(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
