@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from django.db.models import F, Func, QuerySet
 
-from apps.metadata.services.job_files import _cell_value
+from apps.metadata.services.job_files import csv_cell_value
 from apps.storage.models import Folder, Item
 
 EXPORT_FORMATS = ("csv", "json")
@@ -51,7 +51,7 @@ def _csv_cell(value) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
-        return value if value and _cell_value(value) == value else json.dumps(value, ensure_ascii=False)
+        return value if value and csv_cell_value(value) == value else json.dumps(value, ensure_ascii=False)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -420,4 +420,4 @@ def test_import_metadata_command(celery_worker_process, admin, folder, sub, tmp_
     ("sunny", "sunny"), ("2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z"), ("[broken", "[broken"), ("True", "True"),
 ])
 def test_csv_cells_become_json_values(cell, value):
-    assert job_files._cell_value(cell) == value
+    assert job_files.csv_cell_value(cell) == value

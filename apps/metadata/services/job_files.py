@@ -83,7 +83,7 @@ def _scan_csv(handle) -> FileFacts:
     return FileFacts(total=total, mode="", match=match, shape="csv", columns=columns)
 
 
-def _cell_value(text: str):
+def csv_cell_value(text: str):
     """A CSV cell as a JSON value: JSON literals, numbers, arrays, objects and quoted strings parse;
     everything else (``sunny``, ``2024-05-01T10:00:00Z``, ``007``, `` 1``) stays the text."""
     if text in _LITERALS:
@@ -120,7 +120,7 @@ def _csv_rows(handle, facts: FileFacts, *, start: int):
         elif not row.key:
             row.error = f"the {facts.match} cell is empty"
         else:
-            row.metadata = {name: _cell_value(cell) for name, cell in zip(columns, cells[1:]) if cell != ""}
+            row.metadata = {name: csv_cell_value(cell) for name, cell in zip(columns, cells[1:]) if cell != ""}
         yield row
 
 
