@@ -50,7 +50,7 @@ def selection_from_json(data: dict) -> Selection:
     if not isinstance(data, dict):
         raise ServiceValidationError({"detail": "The body is a JSON object."})
     if "items" not in data:
-        folder, recursive = _scope_from_json(data.get("scope"))
+        folder, recursive = scope_from_json(data.get("scope"))
         q, raw_filter = data.get("q"), data.get("filter")
         if q is not None and not isinstance(q, str):
             raise ServiceValidationError({"q": "A written expression is a string."})
@@ -74,8 +74,9 @@ def selection_from_json(data: dict) -> Selection:
     return Selection(items=tuple(items))
 
 
-def _scope_from_json(scope) -> tuple[uuid.UUID | None, bool]:
-    """``{"folder": <uuid> | null, "recursive": true}`` as the search door reads it."""
+def scope_from_json(scope) -> tuple[uuid.UUID | None, bool]:
+    """``{"folder": <uuid> | null, "recursive": true}`` (default: the whole organisation, recursive) as
+    every Explorer door reads it: search, facets, count, saved views and selections."""
     scope = scope or {}
     if not isinstance(scope, dict) or set(scope) - {"folder", "recursive"}:
         raise ServiceValidationError({"scope": 'An object {"folder": <uuid> | null, "recursive": true | false}.'})

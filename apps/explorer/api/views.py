@@ -7,7 +7,6 @@ scope folder the caller cannot see is a 404, as everywhere.
 
 from __future__ import annotations
 
-import uuid
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -20,6 +19,7 @@ from apps.core.parsers import StrictJSONParser
 from apps.explorer.api.serializers import ExploreItemSerializer, ExploreResultSerializer, ExploreSearchSerializer
 from apps.explorer.filters import filter_from_json
 from apps.explorer.counting import explore_count_answer
+from apps.explorer.selection import scope_from_json
 from apps.explorer.selectors import (
     PAGE_SIZE_MAX, explore_filter, explore_folder, explore_items, sort_from_json,
 )
@@ -44,20 +44,7 @@ def search_body(data) -> dict:
     unknown = sorted(set(data) - set(BODY_MEMBERS))
     if unknown:
         raise ServiceValidationError({name: "Unknown member." for name in unknown[:10]})
-    scope = data.get("scope") or {}
-    if not isinstance(scope, dict) or set(scope) - {"folder", "recursive"}:
-        raise ServiceValidationError({"scope": 'An object {"folder": <uuid> | null, "recursive": true | false}.'})
-    folder = scope.get("folder")
-    if folder is not None:
-        try:
-            folder = uuid.UUID(folder) if isinstance(folder, str) and len(folder) <= 64 else None
-        except ValueError:
-            folder = None
-        if folder is None:
-            raise ServiceValidationError({"scope.folder": "A folder uuid, or null for the whole organisation."})
-    recursive = scope.get("recursive", True)
-    if not isinstance(recursive, bool):
-        raise ServiceValidationError({"scope.recursive": "true or false."})
+    folder, recursive = scope_from_json(data.get("scope"))
     q = data.get("q")
     if q is not None and not isinstance(q, str):
         raise ServiceValidationError({"q": "A written expression is a string."})
