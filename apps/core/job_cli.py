@@ -33,6 +33,18 @@ def refused(exc) -> CommandError:
     return bad("; ".join(f"{key}: {' '.join(value)}" for key, value in exc.message_dict.items()))
 
 
+def errors_write(stdout, job, *, line: Callable, more_url: str) -> None:
+    """The first ``ERRORS_SHOWN`` of the job's failed entries, one ``line(error)`` each, and where the rest are."""
+    if not job.failed:
+        return
+    shown = min(job.failed, ERRORS_SHOWN)
+    stdout.write(f"Errors (first {shown} of {job.failed:,}):" if job.failed > shown else "Errors:")
+    for error in job.errors.all()[:ERRORS_SHOWN]:
+        stdout.write(f"  {line(error)}")
+    if job.failed > shown:
+        stdout.write(f"  ... all of them: {more_url}")
+
+
 def raise_unless_done(job, *, what: str) -> None:
     """Exit with ``JOB_FAILED`` when the watched job ended in ERROR or was cancelled."""
     if job.status == JobStatus.ERROR:

@@ -86,14 +86,8 @@ class Command(BaseCommand):
             f"Import {job.pk} {job.status}: {job.total or 0:,} entries, {job.done:,} done, {job.skipped:,} skipped, "
             f"{job.failed:,} failed" + (f", {job.probe_failed:,} unreadable." if job.probe_failed else ".")
         )
-        if not job.failed:
-            return
-        shown = min(job.failed, job_cli.ERRORS_SHOWN)
-        self.stdout.write(f"Errors (first {shown} of {job.failed:,}):" if job.failed > shown else "Errors:")
-        for error in job.errors.all()[:job_cli.ERRORS_SHOWN]:
-            self.stdout.write(f"  {error.pointer}: {error.reason}")
-        if job.failed > shown:
-            self.stdout.write(f"  ... all of them: /api/v1/imports/{job.pk}/errors.csv")
+        job_cli.errors_write(self.stdout, job, line=lambda error: f"{error.pointer}: {error.reason}",
+                             more_url=f"/api/v1/imports/{job.pk}/errors.csv")
 
 
 def _integration(folder: Folder, value: str | None) -> StorageIntegration | None:

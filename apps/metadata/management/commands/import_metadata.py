@@ -86,11 +86,5 @@ class Command(BaseCommand):
             f"Metadata job {job.pk} {job.status}: {job.total or 0:,} rows ({job.mode or '-'}, by "
             f"{job.match or 'per-row key'}), {job.done:,} done, {job.failed:,} failed."
         )
-        if not job.failed:
-            return
-        shown = min(job.failed, job_cli.ERRORS_SHOWN)
-        self.stdout.write(f"Errors (first {shown} of {job.failed:,}):" if job.failed > shown else "Errors:")
-        for error in job.errors.all()[:job_cli.ERRORS_SHOWN]:
-            self.stdout.write(f"  row {error.row} ({error.location}): {error.reason}")
-        if job.failed > shown:
-            self.stdout.write(f"  ... all of them: /api/v1/metadata/jobs/{job.pk}?errors_after={job_cli.ERRORS_SHOWN}")
+        job_cli.errors_write(self.stdout, job, line=lambda error: f"row {error.row} ({error.location}): {error.reason}",
+                             more_url=f"/api/v1/metadata/jobs/{job.pk}?errors_after={job_cli.ERRORS_SHOWN}")
