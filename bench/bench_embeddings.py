@@ -137,8 +137,8 @@ def run(items: int, size: int, workers: int) -> dict:
                                                  fileobj=File(handle, name=path.name)).pk)
         loaded_at = None
         while True:
-            jobs = list(ImportJob.objects.filter(pk__in=job_ids).values("status", "done", "failed", "total"))
-            if loaded_at is None and all(j["total"] is not None and j["done"] + j["failed"] >= j["total"] for j in jobs):
+            jobs = list(ImportJob.objects.filter(pk__in=job_ids).values("status", "registered", "failed", "total"))
+            if loaded_at is None and all(j["total"] is not None and j["registered"] + j["failed"] >= j["total"] for j in jobs):
                 loaded_at = time.perf_counter()
             if all(j["status"] in ("DONE", "ERROR", "CANCELLED") for j in jobs):
                 finished_at = time.perf_counter()
@@ -154,7 +154,7 @@ def run(items: int, size: int, workers: int) -> dict:
     load_s = (loaded_at or finished_at) - load_started
     return {
         "items": items, "embedding_size": size, "workers": workers, "data_generation_s": round(generated, 1),
-        "jobs": [j["status"] for j in jobs], "registered": sum(j["done"] for j in jobs),
+        "jobs": [j["status"] for j in jobs], "registered": sum(j["registered"] for j in jobs),
         "vectors": vectors, "load_s": round(load_s, 1), "load_items_per_s": round(items / load_s),
         "index_build_s": round(finished_at - (loaded_at or finished_at), 1),
         "total_s": round(finished_at - load_started, 1), "worker_peak_rss_mib": round(memory.peak / 2**20),

@@ -110,10 +110,10 @@ def _wait_done(job_ids: list) -> dict:
     from apps.storage.models import ImportJob
 
     while True:
-        jobs = list(ImportJob.objects.filter(pk__in=job_ids).values("status", "done", "failed", "skipped", "error"))
+        jobs = list(ImportJob.objects.filter(pk__in=job_ids).values("status", "registered", "failed", "skipped", "error"))
         if all(j["status"] in ("DONE", "ERROR", "CANCELLED") for j in jobs):
             return {
-                "done": sum(j["done"] for j in jobs), "failed": sum(j["failed"] for j in jobs),
+                "done": sum(j["registered"] for j in jobs), "failed": sum(j["failed"] for j in jobs),
                 "errors": [j["error"] for j in jobs if j["error"]],
             }
         time.sleep(0.25)
