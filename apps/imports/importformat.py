@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 
 import ijson
 
-from apps.core.json_input import json_value_problem_pointer, lone_surrogate_find
+from apps.core.json_input import json_text_screen, json_value_problem_pointer, lone_surrogate_find
 from apps.metadata.validation import Schema, key_name_error, validate_metadata
 
 # The entry pass relies on the C item builder for its speed (the pure Python backend is about ten
@@ -428,6 +428,8 @@ def _iter_entries(fileobj, origin, counts, start_index, limits) -> Iterator[Impo
     """
     next_index = start_index
     exact_numbers = False
+    fileobj.seek(origin)
+    values_suspect = json_text_screen(fileobj).values_suspect
     while True:
         fileobj.seek(origin)
         reader = _CountingReader(fileobj)
@@ -445,7 +447,8 @@ def _iter_entries(fileobj, origin, counts, start_index, limits) -> Iterator[Impo
                     builder = (_ijson.items(source, f"{data_key}.item") if source is not None
                                else _ijson.items(reader, f"{data_key}.item", use_float=not exact_numbers))
                     for raw in islice(builder, position, count):
-                        yield _entry_from_raw(data_key, position, first_index + position, raw, limits, exact_numbers)
+                        yield _entry_from_raw(data_key, position, first_index + position, raw, limits, exact_numbers,
+                                             values_suspect)
                         position += 1
                         next_index = first_index + position
                     if position != count:
@@ -478,8 +481,13 @@ def validate_entry(
     return _entry_from_raw(kind_key, position, index, raw, limits, exact_numbers=True)
 
 
-def _entry_from_raw(data_key: str, position: int, index: int, raw: Any, limits: Limits, exact_numbers: bool):
-    """``exact_numbers``: ``raw`` may hold Decimals (slower: every value is visited)."""
+def _entry_from_raw(
+    data_key: str, position: int, index: int, raw: Any, limits: Limits, exact_numbers: bool,
+    values_suspect: bool = True,
+):
+    """``exact_numbers``: ``raw`` may hold Decimals (slower: every value is visited).
+    ``values_suspect=False``: the file's raw text shows no unstorable value (``json_text_screen``),
+    so the entry is not walked for one."""
     pointer = f"/{data_key}/{position}"
     if exact_numbers:
         try:
@@ -488,7 +496,8 @@ def _entry_from_raw(data_key: str, position: int, index: int, raw: Any, limits: 
             return entry_error(index, pointer, [Problem(pointer, str(exc))])
     if type(raw) is not dict:
         return entry_error(index, pointer, [Problem(pointer, f"an entry must be an object, not {_shown(raw)}")])
-    unstorable = json_value_problem_pointer(raw)  # NUL, 1e999, huge integers, deep nesting
+    # NUL, 1e999, huge integers, deep nesting
+    unstorable = json_value_problem_pointer(raw) if values_suspect or exact_numbers else None
     if unstorable is not None:  # the one problem reported: the other checks would trip on it
         return entry_error(index, pointer, [Problem(pointer + unstorable[0], unstorable[1])])
     problems = _Problems()

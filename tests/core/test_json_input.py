@@ -99,3 +99,33 @@ def test_lone_surrogate_escapes_in_a_file_are_found_with_their_place(monkeypatch
     monkeypatch.setattr(json_input, "SURROGATE_SCAN_CHUNK", chunk)
     lone = json_input.lone_surrogate_find(io.BytesIO(text))
     assert (lone and (lone.escape, lone.byte, lone.line, lone.column)) == found
+
+
+@pytest.mark.parametrize(("text", "suspect"), [
+    (b'{"a": [{"b": "x\\"]]]]"}], "id": "123e4567-e89b-12d3-a456-426614174000", "n": 1e40}', False),
+    (b'{"a": 1e400}', True),
+    (b'{"a": [1E+400]}', True),
+    (b'{"a": "\\u0000"}', True),
+    (b'{"a": NaN}', True),
+    (b'{"a": -Infinity}', True),
+    (b'{"a": ' + b"9" * 200 + b"}", True),  # a float of 200 digits overflows with e99
+    (b'{"a": ' + b"9" * 150 + b"}", False),
+    (b"[" * 64 + b"]" * 64, False),
+    (b"[" * 65 + b"]" * 65, True),
+    # closing brackets inside a string cannot hide nesting outside it
+    (b'{"a": "' + b"]" * 100 + b'", "b": ' + b"[" * 70 + b"]" * 70 + b"}", True),
+    # escaped backslashes and quotes: the string ends where JSON says it does
+    (b'{"a": "\\\\", "b": ' + b"[" * 62 + b"]" * 62 + b"}", False),
+    (b'{"a": "\\\\\\"' + b"[" * 80 + b'"}', False),
+    (b'{"a": "' + b"[" * 80 + b'", "b": "", "c": ["x", ""]}', False),
+])
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1024 * 1024])
+def test_the_text_screen_finds_every_file_that_may_hold_an_unstorable_value(monkeypatch, text, suspect, chunk):
+    """Import and metadata-job entries skip the per-value walk when the raw text is clean: every
+    refused value must therefore show in the bytes, whatever the chunking cuts."""
+    import io
+
+    from apps.core import json_input
+
+    monkeypatch.setattr(json_input, "SURROGATE_SCAN_CHUNK", chunk)
+    assert json_input.json_text_screen(io.BytesIO(text)).values_suspect is suspect

@@ -566,7 +566,7 @@ def test_resume_gives_no_pass_to_keys_wholly_before_start_index():
     results = list(iter_import_entries(fileobj, counts=counts, start_index=4))
 
     assert [(result.index, result.pointer) for result in results] == [(4, "/images/1")]
-    assert fileobj.seeks == 1
+    assert fileobj.seeks == 2  # one for the raw-text screen, one for the single parse of both keys
 
 
 def test_reading_starts_at_the_current_position():
@@ -657,3 +657,21 @@ def test_a_200k_entry_file_streams_with_bounded_memory(tmp_path):
     assert last == ImportEntry(199_999, "/text/199999", "text", ("s3://bucket/t/199999.txt",),
                                "/t/199999.txt", {}, None, False)
     assert peak < 10 * 2**20  # holding the parsed file would take well over 100 MB
+
+
+@pytest.mark.parametrize(("bad", "pointer"), [
+    ("[" * 63 + "]" * 63, "/images/0/clientMetadata/k" + "/0" * 62),
+    ('"a\\u0000b"', "/images/0/clientMetadata/k"),
+    ('{"x\\u0000": 1}', "/images/0/clientMetadata/k"),
+    ("1e400", "/images/0"),  # yajl overflows: the exact-number pass fails the entry as a whole
+])
+def test_an_unstorable_value_fails_its_entry_when_it_is_the_only_one_in_the_file(bad, pointer):
+    """The per-value walk runs only for files whose raw text may hold such a value (the text screen):
+    each kind alone must still be caught, the nesting too (it shows only in the brackets)."""
+    text = ('{"images": [{"objectUrl": "s3://b/1.jpg", "clientMetadata": {"k": ' + bad + '}},'
+            ' {"objectUrl": "s3://b/2.jpg", "clientMetadata": {"id": "123e4567-e89b-12d3-a456-426614174000"}}]}')
+
+    results = list(iter_import_entries(io.BytesIO(text.encode())))
+
+    assert [type(result).__name__ for result in results] == ["EntryError", "ImportEntry"]
+    assert [problem.pointer for problem in results[0].problems] == [pointer]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import ijson
 
-from apps.core.json_input import json_value_problem_pointer, lone_surrogate_find
+from apps.core.json_input import json_text_screen, json_value_problem_pointer, lone_surrogate_find
 from apps.metadata.models_jobs import MetadataJob, MetadataJobFormat, MetadataJobMatch, MetadataJobMode
 from apps.metadata.validation import key_name_error
 
@@ -223,10 +223,13 @@ def file_scan(job: MetadataJob) -> FileFacts:
 
 def file_rows(handle, job: MetadataJob, facts: FileFacts):
     if job.file_format == MetadataJobFormat.CSV:
-        rows = _csv_rows(handle, facts, start=job.next_index)
-    else:
-        rows = _json_rows(handle, facts, start=job.next_index, match=job.match)
-    return map(_storable_row, rows)
+        return map(_storable_row, _csv_rows(handle, facts, start=job.next_index))
+    # The rows of a JSON file whose raw text shows no unstorable value skip the per-value walk.
+    origin = handle.tell()
+    contents = json_text_screen(handle).values_suspect
+    handle.seek(origin)
+    rows = _json_rows(handle, facts, start=job.next_index, match=job.match)
+    return (_storable_row(row, contents=contents) for row in rows)
 
 
 def _storable_text(text: str) -> str:
@@ -234,7 +237,7 @@ def _storable_text(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\u0000")
 
 
-def _storable_row(row: FileRow) -> FileRow:
+def _storable_row(row: FileRow, *, contents: bool = True) -> FileRow:
     """The row, failed with the place and the reason when its key or metadata holds what the database
     cannot store (a NUL, 1e999, an integer of hundreds of digits, nesting 64 deep): the same rules as
     every JSON body (``apps.core.json_input``), so the row fails instead of the job's worker."""
@@ -244,7 +247,7 @@ def _storable_row(row: FileRow) -> FileRow:
         row.error = row.error or f"the item key: {key_problem[1]}"
     if row.error:
         return row
-    problem = json_value_problem_pointer(row.metadata)
+    problem = json_value_problem_pointer(row.metadata) if contents else None
     if problem is not None:
         row.error = f"metadata{problem[0]}: {problem[1]}"
     return row
