@@ -22,6 +22,7 @@ urlpatterns = [
     path("public/user", LegacyRpcView.as_view()),
     path("metadata/", include("apps.metadata.urls")),
     path("explore/", include("apps.explorer.urls")),
+    path("folders/", include("apps.explorer.urls_folders")),
     path("", include("apps.imports.urls")),
     path("", include("apps.storage.urls")),
 ]

@@ -85,6 +85,29 @@ def keyset_page(queryset: QuerySet, *, ordering, page_size: int, token: str | No
     return KeysetPage(rows, following, preceding)
 
 
+def keyset_neighbours(queryset: QuerySet, *, ordering, pk, nulls_last=()) -> tuple | None:
+    """(the row before, the row after) the row ``pk`` in ``queryset`` walked in ``ordering``, None at
+    either end; None instead of the pair when ``pk`` is not in ``queryset``.
+
+    The same walk ``keyset_page`` pages through (primary key last, ``nulls_last`` names' NULLs after every
+    value): the row after is the first past this one, the row before is the first in the reversed walk.
+    Two indexed one-row reads, at any depth of the result.
+    """
+    fields = _fields(queryset.model, ordering)
+    row = queryset.filter(pk=pk).first()
+    if row is None:
+        return None
+    values = [getattr(row, name) for name, _ in fields]
+    nullable = frozenset(nulls_last)
+    found = []
+    for backwards in (True, False):
+        walk = [(name, desc != backwards, ("first" if backwards else "last") if name in nullable else None)
+                for name, desc in fields]
+        ordered = queryset.order_by(*(_order(name, desc, nulls) for name, desc, nulls in walk))
+        found.append(ordered.filter(_after(walk, values)).first())
+    return found[0], found[1]
+
+
 def _order(name: str, desc: bool, nulls: str | None):
     if nulls is None:
         return f"-{name}" if desc else name

@@ -54,6 +54,7 @@ class ExploreState:
     organisation: str = ""
     folder: uuid.UUID | None = None
     recursive: bool = True
+    recursive_default: bool = True  # a folder page shows the folder's own items unless asked for subfolders
     q: str = ""
     sort: str = DEFAULT_SORT
     desc: bool = True
@@ -81,10 +82,10 @@ def column_choices(specs: list[KeySpec]) -> list[tuple[str, str]]:
             + [(f"key:{spec.name}", spec.name) for spec in specs if spec.type != "embedding"])
 
 
-def explore_state(params, specs: list[KeySpec]) -> ExploreState:
+def explore_state(params, specs: list[KeySpec], *, recursive_default: bool = True) -> ExploreState:
     """The state ``params`` (a QueryDict) describes; unusable values fall back to the defaults, and
     sidebar values the filter cannot take are kept with an error (shown, never a 500)."""
-    state = ExploreState(organisation=params.get("organisation", "")[:64])
+    state = ExploreState(organisation=params.get("organisation", "")[:64], recursive_default=recursive_default)
     folder = params.get("folder", "")
     if folder:
         try:
@@ -92,7 +93,7 @@ def explore_state(params, specs: list[KeySpec]) -> ExploreState:
         except ValueError:
             state.errors.setdefault("folder", []).append("Not a folder id.")
     # A checkbox after a hidden "0": the last value is the switch's state.
-    state.recursive = (params.getlist("sub") or ["1"])[-1] != "0"
+    state.recursive = (params.getlist("sub") or ["1" if recursive_default else "0"])[-1] != "0"
     state.q = params.get("q", "")[:10_000]
     sorts = dict(sort_choices(specs))
     state.sort = params.get("sort") if params.get("sort") in sorts else DEFAULT_SORT
@@ -167,15 +168,17 @@ def error_list(exc: ServiceValidationError) -> dict[str, list[str]]:
     return {place: [str(m) for m in messages] for place, messages in exc.message_dict.items()}
 
 
-def canonical_query(params, *, after: str = "") -> str:
+def canonical_query(params, *, after: str = "", recursive_default: bool = True) -> str:
     """The query string of the same view without empty controls and defaults (what the address bar shows
-    and links carry, so a copied link is short and reads as the filter it is); ``after`` the page token."""
+    and links carry, so a copied link is short and reads as the filter it is); ``after`` the page token,
+    ``recursive_default`` whether the page includes subfolders when ``sub`` is not given."""
     pairs = []
     for name, values in params.lists():
         if name == "after":
             continue
         if name == "sub":
-            values = [] if values[-1] != "0" else ["0"]
+            on = values[-1] != "0"
+            values = [] if on == recursive_default else ["1" if on else "0"]
         elif name == "col":
             values = [] if tuple(values) == DEFAULT_COLUMNS else values
         elif (name, values) in (("sort", [DEFAULT_SORT]), ("dir", ["desc"]), ("view", ["grid"])):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.db.models import Q, QuerySet
 
 from apps.core.errors import ServiceValidationError
-from apps.core.pagination import PageTokenError, keyset_page
+from apps.core.pagination import PageTokenError, keyset_neighbours, keyset_page
 from apps.explorer.compiler import compile_filter, sort_value
 from apps.explorer.expression import parse_expression
 from apps.explorer.filters import And, Node, builtin, refuse
@@ -117,6 +117,35 @@ def explore_items(*, user, organisation, scope_folder: Folder | None = None, rec
 
     Raises ``ServiceValidationError`` keyed ``filter...``/``q``/``sort[i]``/``page_token`` for input it refuses.
     """
+    items, ordering, listing = _sorted(user=user, organisation=organisation, scope_folder=scope_folder,
+                                       recursive=recursive, tree=tree, sort=sort)
+    try:
+        page = keyset_page(items, ordering=ordering, page_size=page_size, token=page_token,
+                           nulls_last=tuple(name.lstrip("-") for name in ordering), listing=listing,
+                           token_max_length=TOKEN_MAX_LENGTH)
+    except PageTokenError as exc:
+        raise ServiceValidationError({"page_token": f"Not a page token of this search and sort ({exc})."}) from exc
+    return ExplorePage(page.rows, page.next_token)
+
+
+def explore_neighbours(*, user, organisation, item_pk, scope_folder: Folder | None = None, recursive: bool = True,
+                       tree: Node | None = None,
+                       sort: tuple[SortKey, ...] = ()) -> tuple[Item | None, Item | None] | None:
+    """(previous, next) of item ``item_pk`` in the result ``explore_items`` pages through with the same
+    arguments: what the item page walks with ArrowLeft/ArrowRight; None at either end. None instead of
+    the pair when the item is not in that result (filtered out, moved, invisible to ``user``).
+
+    Raises ``ServiceValidationError`` as ``explore_items`` does.
+    """
+    items, ordering, _listing = _sorted(user=user, organisation=organisation, scope_folder=scope_folder,
+                                        recursive=recursive, tree=tree, sort=sort)
+    nullable = tuple(name.lstrip("-") for name in ordering)
+    return keyset_neighbours(items, ordering=ordering, pk=item_pk, nulls_last=nullable)
+
+
+def _sorted(*, user, organisation, scope_folder, recursive, tree, sort) -> tuple[QuerySet[Item], list[str], str]:
+    """The filtered scope annotated with one ``sort_<i>`` value per sort key, its ordering, and the
+    listing that names what those annotations stand for (so a page token of another sort is refused)."""
     schema = schema_for(organisation_id=organisation.pk)
     items = explore_queryset(user=user, organisation=organisation, scope_folder=scope_folder,
                              recursive=recursive, tree=tree, schema=schema)
@@ -127,13 +156,7 @@ def explore_items(*, user, organisation, scope_folder: Folder | None = None, rec
         annotations[alias] = sort_value(target=key.target, name=key.name, schema=schema, path=f"sort[{index}]")
         ordering.append(f"-{alias}" if key.desc else alias)
     listing = json.dumps([[k.target, k.name, k.desc] for k in sort], ensure_ascii=False)
-    items = items.annotate(**annotations).select_related("folder")
-    try:
-        page = keyset_page(items, ordering=ordering, page_size=page_size, token=page_token,
-                           nulls_last=tuple(annotations), listing=listing, token_max_length=TOKEN_MAX_LENGTH)
-    except PageTokenError as exc:
-        raise ServiceValidationError({"page_token": f"Not a page token of this search and sort ({exc})."}) from exc
-    return ExplorePage(page.rows, page.next_token)
+    return items.annotate(**annotations).select_related("folder"), ordering, listing
 
 
 def explore_count(*, user, organisation, scope_folder=None, recursive=True, tree: Node | None = None) -> int:

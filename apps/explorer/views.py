@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from urllib.parse import urlencode
 
 from django.db import DataError, transaction
 from django.db.models import prefetch_related_objects
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from apps.core.errors import ServiceValidationError, database_input_refusal
@@ -58,30 +60,54 @@ def _organisation(request, requested: str):
 @require_GET
 def explore(request):
     organisation = _organisation(request, request.GET.get("organisation", "")[:64])
-    specs = sorted(schema_for(organisation_id=organisation.pk).keys.values(), key=lambda s: s.name) \
-        if organisation else []
+    specs = schema_specs(organisation)
     state = explore_state(request.GET, specs)
     folder = explore_folder(user=request.user, organisation=organisation, pk=state.folder) \
         if organisation and state.folder else None
-    results = _results(request, organisation, folder, state) if organisation else {"items": [], "count": 0}
-    context = {
-        "organisation": organisation, "organisations": organisation_list(user=request.user),
-        "folder": folder, "scope_folders": _scope_folders(request, organisation, folder) if organisation else [],
-        "state": state, "sort_choices": sort_choices(specs), "column_choices": column_choices(specs),
-        "columns": [(column, dict(column_choices(specs))[column]) for column in state.columns],
-        "type_choices": TYPE_CHOICES, **results,
-    }
     path = reverse("explorer:explore")
-    query = canonical_query(request.GET, after=state.after)
-    context["first_page_url"] = f"{path}?{canonical_query(request.GET)}"
+    clear = f"{path}?organisation={organisation.pk}" + (f"&folder={folder.pk}" if folder else "") \
+        if organisation else path
+    context = {"organisations": organisation_list(user=request.user), "clear_url": clear,
+               "scope_folders": _scope_folders(request, organisation, folder) if organisation else []}
+    return explore_render(request, organisation=organisation, folder=folder, state=state, specs=specs,
+                          path=path, template="explorer/explore.html", context=context)
+
+
+def explore_render(request, *, organisation, folder, state: ExploreState, specs, path: str, template: str,
+                   context: dict):
+    """The Explorer at ``path`` (the Explorer page, or a folder page with its folder as the fixed scope):
+    the whole page, or for htmx the results (a filter change) or the next rows ("load more"), with the
+    short form of the URL pushed to the address bar."""
+    results = _results(request, organisation, folder, state) if organisation else {"items": [], "count": 0}
+    query = canonical_query(request.GET, after=state.after, recursive_default=state.recursive_default)
+    here = f"{path}?{query}" if query else path
+    context = {
+        **context, "organisation": organisation, "folder": folder, "state": state, "page_path": path,
+        "sort_choices": sort_choices(specs), "column_choices": column_choices(specs),
+        "columns": [(column, dict(column_choices(specs))[column]) for column in state.columns],
+        "type_choices": TYPE_CHOICES, "item_query": urlencode({"from": here}), **results,
+    }
+    first = canonical_query(request.GET, recursive_default=state.recursive_default)
+    context["first_page_url"] = f"{path}?{first}" if first else path
     if results.get("next_token"):
-        context["more_url"] = f"{path}?{canonical_query(request.GET, after=results['next_token'])}"
+        more = canonical_query(request.GET, after=results["next_token"], recursive_default=state.recursive_default)
+        context["more_url"] = f"{path}?{more}"
     if request.htmx and request.htmx.target in ("load-more", "results"):
         partial = "result-rows" if request.htmx.target == "load-more" else "results"
         response = render(request, f"explorer/explore.html#{partial}", context)
-        response["HX-Push-Url"] = f"{path}?{query}" if query else path  # the short form of the same view
-        return response
-    return render(request, "explorer/explore.html", context)
+        response["HX-Push-Url"] = here
+    else:
+        response = render(request, template, context)
+    # One URL answers a page and a fragment: without this, Back to a URL "load more" pushed can show the
+    # browser's cached fragment as the whole page.
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
+
+
+def schema_specs(organisation) -> list:
+    """The organisation's declared keys by name: what the sidebar, sort and columns offer."""
+    return sorted(schema_for(organisation_id=organisation.pk).keys.values(), key=lambda s: s.name) \
+        if organisation else []
 
 
 def _scope_folders(request, organisation, current) -> list[tuple[str, str]]:
@@ -135,8 +161,10 @@ def _decorate(item, state: ExploreState) -> None:
     item.thumb_url = item_thumbnail_url(item)
     metadata = item.client_metadata if isinstance(item.client_metadata, dict) else {}
     shown = [f"{key}: {_text(value)}" for key, value in list(metadata.items())[:HOVER_KEYS]]
-    item.hover = "\n".join([item.name, *shown])
+    item.hover = "\n".join([item.display_name, *shown])
     item.cells = [(column, _cell(item, metadata, column)) for column in state.columns]
+    # The chosen columns are also the tiles' captions (the name is the tile's title already).
+    item.captions = [(column.partition(":")[2], cell) for column, cell in item.cells if cell and column != "field:name"]
 
 
 def _cell(item, metadata: dict, column: str) -> str:
@@ -144,7 +172,7 @@ def _cell(item, metadata: dict, column: str) -> str:
     if target == "key":
         return _text(metadata[name]) if name in metadata else ""
     value = {"type": item.item_type, "folder": item.folder.name if item.folder_id else "",
-             "created": item.created_at.strftime("%Y-%m-%d %H:%M")}.get(name, getattr(item, name, None))
+             "name": item.display_name, "created": item.created_at.strftime("%Y-%m-%d %H:%M")}.get(name, getattr(item, name, None))
     return "" if value is None else str(value)
 
 

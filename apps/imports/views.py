@@ -22,8 +22,7 @@ from apps.imports.services.uploads import upload_create
 from apps.storage import selectors
 from apps.storage.models import Folder, FolderRole, ImportJob
 from apps.storage.permissions import folder_get_for, folder_role
-from apps.storage.selectors_items import import_job_get_for, import_job_list
-from apps.storage.views import RECENT_JOBS
+from apps.storage.selectors_items import RECENT_JOBS, import_job_get_for, import_job_list
 
 ERROR_PAGE_SIZE = 20  # failed entries per page of a finished job's table
 
@@ -120,7 +119,7 @@ def folder_upload(request, pk):
 def folder_jobs(request, pk):
     """The folder's recent import jobs (a fragment refreshed when a job starts or ends)."""
     folder = folder_get_for(user=request.user, pk=pk)
-    return render(request, "storage/folder.html#job-list", {
+    return render(request, "storage/_folder_jobs.html", {
         "folder": folder, "jobs": import_job_list(folder=folder)[:RECENT_JOBS],
     })
 

@@ -21,6 +21,10 @@ def _no_metadata_context(request, item, *, can_edit: bool) -> dict:
     return {}
 
 
+def _no_neighbours(request, item) -> dict:
+    return {}
+
+
 def _no_entry_counts(handle) -> dict[str, int]:
     raise ValueError("no import file parser is installed")
 
@@ -29,6 +33,7 @@ _DEFAULTS: dict[str, Callable[..., Any]] = {
     "items_full_metadata": _stored_metadata,
     "item_page_metadata_context": _no_metadata_context,
     "import_file_entry_counts": _no_entry_counts,
+    "item_page_neighbours": _no_neighbours,
 }
 _registered: dict[str, Callable[..., Any]] = {}
 
@@ -60,3 +65,9 @@ def import_file_entry_counts(handle) -> dict[str, int]:
     Raises ValueError when the file is not a registration file.
     """
     return _hook("import_file_entry_counts")(handle)
+
+
+def item_page_neighbours(request, item) -> dict:
+    """The item page's previous/next through the result it was opened from (``?from=``): ``{"walk":
+    {"previous", "next", "back", "back_label"}}``, or {} when the request names no such result."""
+    return _hook("item_page_neighbours")(request, item)

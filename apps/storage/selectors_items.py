@@ -80,5 +80,8 @@ def import_job_get_for(*, user, pk) -> ImportJob:
     return job
 
 
+RECENT_JOBS = 8  # jobs a folder page lists under its items
+
+
 def import_job_list(*, folder: Folder) -> QuerySet[ImportJob]:
     return ImportJob.objects.with_counts().filter(folder=folder).select_related("created_by")

@@ -553,6 +553,21 @@ def _pdf_context(request, item: Item) -> dict:
             "page_src": reverse("storage:item-pdf-page", args=[item.pk, number])}
 
 
+def _member_walk(item: Item) -> dict:
+    """Previous/next through the members of the group, sequence or series ``item`` belongs to."""
+    if item.position is None:
+        return {}
+    siblings = item_children(item=item.parent)
+    previous = siblings.filter(position__lt=item.position).order_by("-position").first()
+    following = siblings.filter(position__gt=item.position).first()
+    return {"walk": {
+        "previous": previous.get_absolute_url() if previous else "",
+        "next": following.get_absolute_url() if following else "",
+        "back": item.parent.get_absolute_url(),
+        "back_label": f"back to {item.parent.display_name}",
+    }}
+
+
 @require_GET
 def item_detail(request, pk):
     item = item_get_for(user=request.user, pk=pk)
@@ -567,6 +582,7 @@ def item_detail(request, pk):
         "breadcrumbs": selectors.folder_breadcrumbs(folder=item.folder),
         "facts": _facts(item),
         **hooks.item_page_metadata_context(request, item, can_edit=can_edit),  # metadata card, history, frames
+        **(_member_walk(item) if item.parent_id else hooks.item_page_neighbours(request, item)),  # previous/next
         "rename_form": ItemForm(initial={"name": item.name, "description": item.description}),
         "move_form": ItemMoveForm(choices=_move_choices(request, item)),
         **_viewer_context(item, children),

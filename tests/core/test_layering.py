@@ -89,5 +89,6 @@ def test_every_storage_hook_is_filled_by_an_app_above_storage():
     assert {name: f"{fn.__module__}.{fn.__name__}" for name, fn in sorted(hooks._registered.items())} == {
         "import_file_entry_counts": "apps.imports.apps._entry_counts",
         "item_page_metadata_context": "apps.metadata.apps._item_page_metadata_context",
+        "item_page_neighbours": "apps.explorer.apps._item_page_neighbours",
         "items_full_metadata": "apps.metadata.apps._items_full_metadata",
     }

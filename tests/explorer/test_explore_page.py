@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from html import unescape
+from urllib.parse import urlencode
 
 import pytest
 
@@ -264,7 +265,9 @@ def test_a_tile_links_the_item_page_and_its_hover_title_names_it(client, world):
     html = client.get(f"{URL}?text:$name={item.name}").content.decode()
 
     tile = re.search(r'<a class="item-card result-tile" href="([^"]+)" title="([^"]*)"', html)
-    assert tile.group(1) == f"/items/{item.pk}/"
+    # The link carries the result it was opened from: the item page walks it with previous/next.
+    origin = f"{URL}?{urlencode({'text:$name': item.name})}"
+    assert unescape(tile.group(1)) == f"/items/{item.pk}/?{urlencode({'from': origin})}"
     lines = unescape(tile.group(2)).split("\n")
     assert lines[0] == item.name and len(lines) == 1 + min(4, len(item.client_metadata))
     assert all(line.split(": ")[0] in item.client_metadata for line in lines[1:])

@@ -51,15 +51,25 @@ def test_subfolder_rename_delete_and_restore(logged_in, live_server):
     page.wait_for_url(re.compile(r".*/folders/.*"))
     parent_url = page.url
 
-    page.fill("form.folder-form input[name=name] >> nth=0", "Child")
-    page.click("form.folder-form button[type=submit] >> nth=0")
+    page.click("#new-subfolder summary")
+    page.fill("#new-subfolder input[name=name]", "Child")
+    page.click("#new-subfolder button[type=submit]")
     page.wait_for_url(lambda url: url != parent_url)
     assert page.locator(".breadcrumbs").inner_text() == "Folders / Parent / Child"
+    child_url = page.url
 
+    # Administration is on the settings page, behind the folder page's gear.
+    page.click("#folder-settings")
+    page.wait_for_url(child_url + "settings/")
     page.fill("#rename-form input[name=name]", "Child renamed")
     page.click("#rename-form button[type=submit]")
     page.wait_for_function("document.querySelector('#folder-title').innerText.includes('renamed')")
+    assert page.locator("#folder-title").inner_text() == "⚙ Child renamed"
+    assert page.url == child_url + "settings/"
+    page.click("#back-to-folder")
+    page.wait_for_url(child_url)
     assert page.locator("#folder-title").inner_text() == "📁 Child renamed"
+    page.click("#folder-settings")
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("text=Move to trash")

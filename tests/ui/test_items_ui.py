@@ -78,12 +78,14 @@ def test_json_import_progress_failures_grid_and_image_viewer(folder_page, live_s
     expect(page.locator("#job-list tbody tr td").first).to_have_text("cameras.json")
 
     # The grid reloads when the job ends, then keeps refreshing until a.jpg is probed.
-    expect(page.locator("#item-grid .item-name")).to_have_text(["a.jpg", "b.jpg"])
-    expect(page.locator("#item-grid .item-card[data-status=ready]")).to_have_count(2, timeout=20_000)
-    expect(page.locator("#item-grid .item-card").first.locator("img")).to_have_count(1)  # a.jpg's thumbnail
+    page.locator("#results").wait_for()  # the Explorer's grid, newest first (one import: ties by uuid)
+    expect(page.locator("#result-grid .item-name")).to_have_count(2)
+    assert sorted(page.locator("#result-grid .item-name").all_inner_texts()) == ["a.jpg", "b.jpg"]
+    expect(page.locator("#result-grid .item-card[data-status=ready]")).to_have_count(2, timeout=20_000)
+    expect(page.locator("#result-grid .item-card:has-text('a.jpg') img")).to_have_count(1)  # a.jpg's thumbnail
     page.screenshot(path=f"{SCREENSHOTS}/loupe-folder.png", full_page=True)
 
-    page.click("#item-grid .item-card >> text=a.jpg")
+    page.click("#result-grid .item-card >> text=a.jpg")
     page.wait_for_url(f"{live_server.url}/items/*/")
     page.wait_for_function("() => { const i = document.querySelector('#viewer-image'); return i.complete && i.naturalWidth > 0; }")
     assert page.evaluate("() => [document.querySelector('#viewer-image').naturalWidth, "
@@ -106,17 +108,19 @@ def test_upload_two_files_then_filter_and_search(folder_page, uploads_removed, c
 
     expect(page.locator("#job-status")).to_have_text("DONE", timeout=20_000)
     assert counts(page) == {"done": "2", "skipped": "0", "failed": "0", "pending": "0", "total": "2"}
-    expect(page.locator("#item-grid .item-name")).to_have_text(["photo.jpg", "tone.wav"])
-    expect(page.locator("#item-grid .item-card[data-status=ready]")).to_have_count(2, timeout=20_000)
+    expect(page.locator("#result-grid .item-name")).to_have_count(2)
+    assert sorted(page.locator("#result-grid .item-name").all_inner_texts()) == ["photo.jpg", "tone.wav"]
+    expect(page.locator("#result-grid .item-card[data-status=ready]")).to_have_count(2, timeout=20_000)
     sizes = {i.name: i.file_size for i in Item.objects.filter(folder=folder)}
     assert sizes == {"photo.jpg": photo.stat().st_size, "tone.wav": tone.stat().st_size}
 
-    page.select_option("#item-filter select[name=type]", "audio")
-    expect(page.locator("#item-grid .item-name")).to_have_text(["tone.wav"])
-    page.select_option("#item-filter select[name=type]", "")
-    page.fill("#item-filter input[name=q]", "PHO")
-    expect(page.locator("#item-grid .item-name")).to_have_text(["photo.jpg"])
-    assert page.url.endswith("?type=&q=PHO")  # the filter is in the address, so reload and back work
+    page.locator('#facets input[name="in:$type"][value=audio]').check()  # the Explorer's sidebar
+    expect(page.locator("#result-grid .item-name")).to_have_text(["tone.wav"])
+    page.locator('#facets input[name="in:$type"][value=audio]').uncheck()
+    page.fill('#facets input[name="text:$name"]', "PHO")
+    page.locator('#facets input[name="text:$name"]').dispatch_event("change")
+    expect(page.locator("#result-grid .item-name")).to_have_text(["photo.jpg"])
+    assert page.url.endswith("?text%3A%24name=PHO")  # the filter is in the address, so reload and back work
 
 
 def test_video_frame_strip_seeks_the_video(logged_in, live_server, org, test_files, tmp_path):

@@ -71,7 +71,7 @@ class Folder(UUIDModel, TimestampedModel):
     def get_absolute_url(self) -> str:
         from django.urls import reverse
 
-        return reverse("storage:folder", args=[self.pk])
+        return reverse("folders:folder", args=[self.pk])  # the Explorer's folder page (apps.explorer.urls_folders)
 
     @property
     def is_top_level(self) -> bool:

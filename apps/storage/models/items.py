@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit
+
 from django.conf import settings
 from django.db import models
 from django.db.models import JSONField, Q, Value
@@ -130,6 +132,18 @@ class Item(UUIDModel):
         from django.urls import reverse
 
         return reverse("storage:item", args=[self.pk])
+
+    @property
+    def display_name(self) -> str:
+        """The name pages show: the stored name, except that an untitled file's default name (its URL's
+        path, e.g. ``/data/cam%203/frame_001.jpg``, kept as the Encord API returns it) shows as the file
+        name, decoded (``frame_001.jpg``), so tiles and titles do not show a cut-off path."""
+        name = self.name
+        if "/" not in name or not self.url:
+            return name
+        if not urlsplit(self.url).path.endswith(name.lstrip("/")):
+            return name  # a title someone chose that happens to hold a slash
+        return unquote(name.rstrip("/").rsplit("/", 1)[-1]) or name
 
     @property
     def is_container(self) -> bool:
