@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from apps.core.pagination import PageTokenError, keyset_page
+from apps.core.pagination import PageTokenError, keyset_neighbours, keyset_page
 from apps.storage.models import Item, ItemStatus, ItemType
 from apps.storage.services.folders import folder_create
 
@@ -159,3 +159,24 @@ def test_nulls_last_annotations_page_with_their_nulls_after_every_value_both_way
         keyset_page(queryset, ordering=ordering, page_size=size, nulls_last=("sort_0",), listing="height",
                     token=keyset_page(queryset, ordering=ordering, page_size=1, nulls_last=("sort_0",),
                                       listing="width").next_token)
+
+
+@pytest.mark.parametrize("desc", [False, True])
+def test_neighbours_are_the_rows_either_side_in_the_paged_order_across_nulls(items, desc):
+    """``keyset_neighbours`` walks the order ``keyset_page`` pages (NULLs last either way, the pk breaking ties):
+    the item page's previous/next."""
+    from django.db.models import F
+
+    for item, width in zip(items, WIDTHS):
+        Item.objects.filter(pk=item.pk).update(width=width)
+    queryset = Item.objects.annotate(sort_0=F("width"))
+    ordering = ("-sort_0",) if desc else ("sort_0",)
+    paged = [row.pk for row in keyset_page(queryset, ordering=ordering, page_size=len(items), nulls_last=("sort_0",),
+                                           listing="width").rows]
+
+    around = [keyset_neighbours(queryset, ordering=ordering, pk=pk, nulls_last=("sort_0",)) for pk in paged]
+
+    assert [(p.pk if p else None, n.pk if n else None) for p, n in around] == list(
+        zip([None, *paged[:-1]], [*paged[1:], None]))
+    assert keyset_neighbours(queryset.exclude(pk=paged[2]), ordering=ordering, pk=paged[2],
+                             nulls_last=("sort_0",)) is None  # not in the result: no walk
