@@ -26,7 +26,6 @@ from apps.storage.selectors_items import item_trash_list
 from apps.storage.services import folders as folder_services
 
 
-
 def form_fragment(request, form, *, submit_label: str):
     """The form again with its errors, posted back to the same URL (status 400)."""
     context = {"form": form, "form_action": request.path, "submit_label": submit_label}
