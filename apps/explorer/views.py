@@ -31,6 +31,7 @@ from apps.explorer.forms import (
 from apps.explorer.selectors import (
     explore_count, explore_filter, explore_folder, explore_items, sort_from_json,
 )
+from apps.explorer.views_select import actions_context, selection_scope
 from apps.metadata.selectors import schema_for
 from apps.storage.selectors import folder_list
 from apps.storage.views_items import item_thumbnail_url
@@ -71,6 +72,10 @@ def explore(request):
         "columns": [(column, dict(column_choices(specs))[column]) for column in state.columns],
         "type_choices": TYPE_CHOICES, **results,
     }
+    if organisation:
+        context["selection_scope"] = selection_scope(state=state, folder=folder)
+        context.update(actions_context(user=request.user, organisation=organisation, specs=specs,
+                                       scope_folders=context["scope_folders"]))
     path = reverse("explorer:explore")
     query = canonical_query(request.GET, after=state.after)
     context["first_page_url"] = f"{path}?{canonical_query(request.GET)}"
