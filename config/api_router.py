@@ -8,6 +8,7 @@ from apps.core.api.members import OrganisationMemberViewSet
 from apps.core.api.views import ApiTokenViewSet, OrganisationViewSet, PublicKeyViewSet
 from apps.explorer.api.selection import ExploreBulkEditView, ExploreExportView, ExploreMoveView, ExploreTrashView
 from apps.explorer.api.facets import ExploreCountView, ExploreFacetsView
+from apps.explorer.api.items import FolderItemViewSet
 from apps.explorer.api.views import ExploreSearchView
 from apps.explorer.api.views_saved import SavedViewViewSet
 from apps.imports.api.views import IMPORT_ERRORS_CSV_RENDERERS, FolderImportViewSet, ImportJobViewSet
@@ -20,7 +21,7 @@ from apps.metadata.api.items import (
 )
 from apps.metadata.api.jobs import MetadataJobViewSet
 from apps.metadata.api.views import SchemaKeyViewSet, SchemaView
-from apps.storage.api.items import FolderItemViewSet, IntegrationViewSet, ItemViewSet
+from apps.storage.api.items import IntegrationViewSet, ItemViewSet
 from apps.storage.api.views import FolderViewSet
 
 router = DefaultRouter(trailing_slash=False)

@@ -1,7 +1,7 @@
 """The Explorer's one query: the items a caller may see in a scope, filtered, sorted and paged.
 
-``explore_items`` is what the Explorer page, the folder page, the REST search and later the Encord
-``list_items``/``find_items`` routes call: the scope and permissions from ``apps.storage`` (``visible_to``,
+``explore_items`` is what the Explorer page, the folder page, the REST search, the REST folder item
+list and the Encord ``list_items``/``find_items`` routes call: the scope and permissions from ``apps.storage`` (``visible_to``,
 the one rule), the filter from ``apps.explorer.compiler`` (the one compiler), pages from
 ``apps.core.pagination.keyset_page`` (the one paginator).
 """
@@ -17,7 +17,7 @@ from apps.core.errors import ServiceValidationError
 from apps.core.pagination import PageTokenError, keyset_neighbours, keyset_page
 from apps.explorer.compiler import compile_filter, sort_value
 from apps.explorer.expression import parse_expression
-from apps.explorer.filters import And, Node, builtin, refuse
+from apps.explorer.filters import And, Node, builtin, filter_from_json, refuse
 from apps.metadata.selectors import schema_for
 from apps.metadata.validation import Schema, key_name_error
 from apps.storage.models import Folder, Item
@@ -42,6 +42,7 @@ class SortKey:
 class ExplorePage:
     rows: list[Item]
     next_token: str | None
+    previous_token: str | None = None
 
 
 def sort_from_json(data, *, path: str = "sort") -> tuple[SortKey, ...]:
@@ -71,10 +72,12 @@ def sort_from_json(data, *, path: str = "sort") -> tuple[SortKey, ...]:
 
 
 def explore_scope(*, user, organisation, scope_folder: Folder | None = None, recursive: bool = True) -> QuerySet[Item]:
-    """The live top-level items ``user`` may see in ``organisation``, in ``scope_folder`` (and below it
-    when ``recursive``) when given. Items in a trashed folder are never in scope."""
-    items = (Item.objects.live().top_level().visible_to(user)
-             .filter(organisation_id=organisation.pk, folder__deleted_at__isnull=True))
+    """The live top-level items ``user`` may see in ``organisation`` (every organisation of theirs when
+    None), in ``scope_folder`` (and below it when ``recursive``) when given. Items in a trashed folder
+    are never in scope."""
+    items = Item.objects.live().top_level().visible_to(user).filter(folder__deleted_at__isnull=True)
+    if organisation is not None:
+        items = items.filter(organisation_id=organisation.pk)
     if scope_folder is not None:
         if recursive:
             items = items.filter(Q(folder_id=scope_folder.pk) | Q(folder__path__contains=[scope_folder.pk]))
@@ -88,9 +91,20 @@ def explore_folder(*, user, organisation, pk) -> Folder:
     from django.http import Http404
 
     folder = folder_get_for(user=user, pk=pk)
-    if folder.organisation_id != organisation.pk:
+    if organisation is not None and folder.organisation_id != organisation.pk:
         raise Http404("No such folder.")
     return folder
+
+
+def listing_filter(*, item_types: list[str] | None = None, search: str = "") -> Node | None:
+    """The filter of the plain listings (REST folder items, Encord ``list_items``/``find_items``): these
+    item types, and ``search`` anywhere in the name, any case."""
+    leaves = []
+    if item_types:
+        leaves.append({"field": "type", "op": "in", "value": list(item_types)})
+    if search:
+        leaves.append({"field": "name", "op": "contains", "value": search})
+    return filter_from_json({"and": leaves}) if leaves else None
 
 
 def explore_filter(*, tree: Node | None = None, q: str | None = None) -> Node | None:
@@ -104,28 +118,36 @@ def explore_filter(*, tree: Node | None = None, q: str | None = None) -> Node | 
 def explore_queryset(*, user, organisation, scope_folder=None, recursive=True, tree: Node | None = None,
                      schema: Schema | None = None) -> QuerySet[Item]:
     """The filtered scope, unordered: what ``explore_items`` pages and ``explore_count`` counts."""
-    schema = schema if schema is not None else schema_for(organisation_id=organisation.pk)
+    schema = schema if schema is not None else _schema(organisation)
     items = explore_scope(user=user, organisation=organisation, scope_folder=scope_folder, recursive=recursive)
     return items.filter(compile_filter(tree, schema)) if tree is not None else items
 
 
+def _schema(organisation) -> Schema:
+    """The organisation's schema; across organisations (None) every key is untyped."""
+    return schema_for(organisation_id=organisation.pk) if organisation is not None else Schema()
+
+
 def explore_items(*, user, organisation, scope_folder: Folder | None = None, recursive: bool = True,
                   tree: Node | None = None, sort: tuple[SortKey, ...] = (), page_size: int = 100,
-                  page_token: str | None = None) -> ExplorePage:
+                  page_token: str | None = None, defer: tuple[str, ...] = ()) -> ExplorePage:
     """One page of the items matching ``tree`` in the scope, in ``sort`` order (items lacking a sort key
-    last, in either direction; the uuid breaks ties), after ``page_token``.
+    last, in either direction; the uuid breaks ties), after ``page_token`` (or before it, for a
+    ``previous_token``). ``defer`` names columns the caller does not read (the Encord wire skips some).
 
     Raises ``ServiceValidationError`` keyed ``filter...``/``q``/``sort[i]``/``page_token`` for input it refuses.
     """
     items, ordering, listing = _sorted(user=user, organisation=organisation, scope_folder=scope_folder,
                                        recursive=recursive, tree=tree, sort=sort)
+    if defer:
+        items = items.defer(*defer)
     try:
         page = keyset_page(items, ordering=ordering, page_size=page_size, token=page_token,
                            nulls_last=tuple(name.lstrip("-") for name in ordering), listing=listing,
                            token_max_length=TOKEN_MAX_LENGTH)
     except PageTokenError as exc:
         raise ServiceValidationError({"page_token": f"Not a page token of this search and sort ({exc})."}) from exc
-    return ExplorePage(page.rows, page.next_token)
+    return ExplorePage(page.rows, page.next_token, page.previous_token)
 
 
 def explore_neighbours(*, user, organisation, item_pk, scope_folder: Folder | None = None, recursive: bool = True,
@@ -146,7 +168,7 @@ def explore_neighbours(*, user, organisation, item_pk, scope_folder: Folder | No
 def _sorted(*, user, organisation, scope_folder, recursive, tree, sort) -> tuple[QuerySet[Item], list[str], str]:
     """The filtered scope annotated with one ``sort_<i>`` value per sort key, its ordering, and the
     listing that names what those annotations stand for (so a page token of another sort is refused)."""
-    schema = schema_for(organisation_id=organisation.pk)
+    schema = _schema(organisation)
     items = explore_queryset(user=user, organisation=organisation, scope_folder=scope_folder,
                              recursive=recursive, tree=tree, schema=schema)
     sort = sort or sort_from_json(None)

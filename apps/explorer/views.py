@@ -33,6 +33,7 @@ from apps.explorer.forms import (
 from apps.explorer.selectors import (
     explore_count, explore_filter, explore_folder, explore_items, sort_from_json,
 )
+from apps.explorer.views_select import actions_context, selection_scope
 from apps.metadata.selectors import schema_for
 from apps.storage.selectors import folder_list
 from apps.storage.views_items import item_thumbnail_url
@@ -87,12 +88,19 @@ def explore_render(request, *, organisation, folder, state: ExploreState, specs,
         "columns": [(column, dict(column_choices(specs))[column]) for column in state.columns],
         "type_choices": TYPE_CHOICES, "item_query": urlencode({"from": here}), **results,
     }
+    fragment = request.htmx and request.htmx.target in ("load-more", "results")
+    if organisation:
+        context["selection_scope"] = selection_scope(state=state, folder=folder)
+        if not fragment:  # the action dialogs are on the whole page only
+            choices = context.get("scope_folders") or _scope_folders(request, organisation, folder)
+            context.update(actions_context(user=request.user, organisation=organisation, specs=specs,
+                                           scope_folders=choices))
     first = canonical_query(request.GET, recursive_default=state.recursive_default)
     context["first_page_url"] = f"{path}?{first}" if first else path
     if results.get("next_token"):
         more = canonical_query(request.GET, after=results["next_token"], recursive_default=state.recursive_default)
         context["more_url"] = f"{path}?{more}"
-    if request.htmx and request.htmx.target in ("load-more", "results"):
+    if fragment:
         partial = "result-rows" if request.htmx.target == "load-more" else "results"
         response = render(request, f"explorer/explore.html#{partial}", context)
         response["HX-Push-Url"] = here

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from apps.storage.models import Folder, FolderMember
+from apps.storage.models import Folder, FolderMember, FolderRole
+from apps.storage.permissions import visible_q
 
 
-def folder_list(*, user, parent: Folder | None = None, top_level: bool = False) -> QuerySet[Folder]:
-    """Live folders visible to ``user``; children of ``parent``, or top-level ones when asked."""
-    qs = Folder.objects.live().visible_to(user).select_related("organisation")
+def folder_list(*, user, parent: Folder | None = None, top_level: bool = False,
+                role: str = FolderRole.VIEWER) -> QuerySet[Folder]:
+    """Live folders where ``user`` holds at least ``role`` (by default: may read); children of ``parent``,
+    or top-level ones when asked."""
+    qs = Folder.objects.live().filter(visible_q(user, organisation="organisation_id", root="root_id", role=role))
+    qs = qs.select_related("organisation")
     if parent is not None:
         qs = qs.filter(parent=parent)
     elif top_level:

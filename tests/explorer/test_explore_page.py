@@ -17,7 +17,7 @@ from tests.explorer.test_search_api import _sort_order, instant, number
 from tests.factories import OrganisationFactory
 
 URL = "/explore/"
-ITEM = re.compile(r'data-item="([0-9a-f-]{36})"')
+ITEM = re.compile(r'<(?:a|tr) class="[^"]*result-(?:tile|row)"[^>]*? data-item="([0-9a-f-]{36})"')  # not the checkboxes
 LOAD_MORE = re.compile(r'id="load-more">(?:<td[^>]*>)?<a href="([^"]+)"')
 COUNT = re.compile(r'id="result-count"><strong>(\d+)</strong>')
 ERRORS = re.compile(r'<li data-place="([^"]+)">(.*?)</li>', re.S)

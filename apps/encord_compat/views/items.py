@@ -14,14 +14,15 @@ from apps.encord_compat.base import (
     BUNDLE_MAX, EncordView, as_uuid, base_url, body_get, body_object, bundle_patches, param, param_bool, param_int,
     param_list, path_uuid, require_in_folder,
 )
-from apps.encord_compat.paging import MAX_PAGE_SIZE, keyset_page, sort_field
+from apps.core.errors import ServiceValidationError
+from apps.encord_compat.paging import MAX_PAGE_SIZE, sort_field
 from apps.encord_compat.views.folders import folder_for
 from apps.encord_compat.wire import WIRE_DEFERRED, item_type_loupe, item_wire, items_wire
+from apps.explorer.selectors import SortKey, explore_items, listing_filter
 from apps.metadata.services.updates import MetadataWrite, item_metadata_replace, items_metadata_write
 from apps.storage.models import Folder, FolderRole, Item
-from apps.storage.selectors_items import item_children, item_get_for, item_list, items_get_for
+from apps.storage.selectors_items import item_children, item_get_for, items_get_for
 from apps.storage.services import items as item_services
-
 
 
 def _item_types(request) -> list[str]:
@@ -34,24 +35,29 @@ def _item_types(request) -> list[str]:
     return types
 
 
-def items_page(request, queryset) -> Response:
-    """A page of items with the SDK's listing parameters."""
-    types = _item_types(request)
-    if types:
-        queryset = queryset.filter(item_type__in=types)
-    search = param(request, "search")
-    if search:
-        queryset = queryset.filter(name__icontains=search)
+def items_page(request, *, folder: Folder | None, recursive: bool = False) -> Response:
+    """A page of items with the SDK's listing parameters, through the Explorer's one query: the top-level
+    items of ``folder`` (and its subfolders when ``recursive``), or of every folder one may see (None)."""
     if param_bool(request, "isInDataset", default=None):
-        queryset = queryset.none()  # no item is linked to a dataset yet
-    rows, token = keyset_page(
-        queryset.defer(*WIRE_DEFERRED), field=sort_field(param(request, "order")),
-        desc=param_bool(request, "desc"), page_size=param_int(request, "pageSize", 100, low=1, high=MAX_PAGE_SIZE),
-        token=param(request, "pageToken"),
-    )
-    results = items_wire(rows, base_url=base_url(request), user=request.user, sign_urls=param_bool(request, "signUrls"),
+        return Response({"results": [], "nextPageToken": None})  # no item is linked to a dataset yet
+    field = sort_field(param(request, "order"))
+    try:
+        page = explore_items(
+            user=request.user, organisation=folder.organisation if folder is not None else None,
+            scope_folder=folder, recursive=recursive,
+            tree=listing_filter(item_types=_item_types(request), search=param(request, "search") or ""),
+            sort=(SortKey("field", "created" if field == "created_at" else "name", param_bool(request, "desc")),),
+            page_size=param_int(request, "pageSize", 100, low=1, high=MAX_PAGE_SIZE),
+            page_token=param(request, "pageToken") or None, defer=WIRE_DEFERRED,
+        )
+    except ServiceValidationError as exc:
+        if "page_token" in exc.message_dict:
+            raise exceptions.ValidationError({"pageToken": "not a token this server issued for this ordering"}) from exc
+        raise
+    results = items_wire(page.rows, base_url=base_url(request), user=request.user,
+                         sign_urls=param_bool(request, "signUrls"),
                          include_metadata=param_bool(request, "includeClientMetadata", default=True))
-    return Response({"results": results, "nextPageToken": token})
+    return Response({"results": results, "nextPageToken": page.next_token})
 
 
 def items_for(user, uuids: list, *, role: str = FolderRole.VIEWER) -> list[Item]:
@@ -74,21 +80,13 @@ def _fresh(items: list[Item]) -> list[Item]:
 class FolderItemsView(EncordView):
     def get(self, request, folder_uuid):
         """``folder.list_items()``: top-level items, or the whole subtree with ``isRecursive``."""
-        folder = folder_for(request, folder_uuid)
-        if param_bool(request, "isRecursive"):
-            queryset = Item.objects.live().top_level().filter(
-                folder__in=Folder.objects.live().subtree_of(folder).values("pk")
-            )
-        else:
-            queryset = item_list(folder=folder)
-        return items_page(request, queryset)
+        return items_page(request, folder=folder_for(request, folder_uuid), recursive=param_bool(request, "isRecursive"))
 
 
 class ItemSearchView(EncordView):
     def get(self, request):
         """``find_storage_items``: items of every folder you can see."""
-        queryset = Item.objects.live().top_level().filter(folder__deleted_at__isnull=True).visible_to(request.user)
-        return items_page(request, queryset)
+        return items_page(request, folder=None)
 
 
 class ItemView(EncordView):

@@ -14,13 +14,13 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.api.helpers import (
-    FOLDER_PARAMETER, UUID_PARAMETER, UUID_REGEX, pk_or_404, request_organisation, same_404, validated,
+    UUID_PARAMETER, UUID_REGEX, pk_or_404, request_organisation, same_404, validated,
 )
 from apps.core.pagination import CursorPage
 from apps.core.selectors import organisation_list
 from apps.storage import selectors_items
 from apps.storage.api.item_serializers import (
-    IntegrationCreateSerializer, IntegrationSerializer, ItemListQuerySerializer, ItemSerializer,
+    IntegrationCreateSerializer, IntegrationSerializer, ItemSerializer,
     ItemsMovedSerializer, ItemsMoveSerializer, ItemsRestoredSerializer, ItemsSerializer, ItemsTrashedSerializer,
     ItemUpdateSerializer,
 )
@@ -28,12 +28,6 @@ from apps.storage.models import Item, StorageIntegration
 from apps.storage.permissions import folder_get_for
 from apps.storage.services import items as item_services
 from apps.storage.services.integrations import integration_list_for_user, integration_s3_create_for
-
-
-class ItemNamePage(CursorPage):
-    """A folder's items by name; uuid breaks ties so pages never skip or repeat an item."""
-
-    ordering = ("name", "uuid")
 
 
 class ChildPositionPage(CursorPage):
@@ -45,30 +39,6 @@ class TrashPage(CursorPage):
 
 
 # --------------------------------------------------------------------------- items
-
-
-@extend_schema(parameters=[FOLDER_PARAMETER], tags=["items"])
-class FolderItemViewSet(viewsets.GenericViewSet):
-    """The items of a folder (files and containers; children of containers are under ``/items/{uuid}/children``)."""
-
-    queryset = Item.objects.none()
-    serializer_class = ItemSerializer
-    pagination_class = ItemNamePage
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("type", str, many=True, explode=True, description="item types to keep (repeatable)"),
-            OpenApiParameter("search", str, description="part of the name, any case"),
-            OpenApiParameter("page_size", int, description="at most 1000; default 100"),
-        ],
-        responses=ItemSerializer(many=True),
-    )
-    def list(self, request, folder_uuid=None):
-        folder = folder_get_for(user=request.user, pk=pk_or_404(folder_uuid, "No such folder."))
-        query = validated(ItemListQuerySerializer, request.query_params)
-        items = selectors_items.item_list(folder=folder, item_types=query["type"], search=query["search"])
-        page = self.paginate_queryset(items)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 class ItemViewSet(viewsets.GenericViewSet):
