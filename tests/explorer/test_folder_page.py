@@ -90,7 +90,7 @@ def test_viewer_browses_without_settings_editor_and_admin_get_their_settings(cli
 
     viewer_page = as_user(client, world["viewer"]).get(a.get_absolute_url()).content.decode()
     assert 'id="folder-settings"' not in viewer_page and 'id="add-data"' not in viewer_page
-    assert 'id="rename-form"' not in viewer_page and "Move to trash" not in viewer_page
+    assert 'id="rename-form"' not in viewer_page and f'action="/folders/{a.pk}/delete"' not in viewer_page
     assert client.get(settings_url).status_code == 403
     assert client.post(f"/folders/{a.pk}/rename", {"name": "x"}).status_code == 403
 
@@ -98,10 +98,10 @@ def test_viewer_browses_without_settings_editor_and_admin_get_their_settings(cli
     assert f'<a id="folder-settings" class="button small" href="{settings_url}"' in editor_page
     editor_settings = client.get(settings_url).content.decode()
     assert 'id="rename-form"' in editor_settings and 'id="move-form"' in editor_settings
-    assert 'id="member-form"' not in editor_settings and "Move to trash" not in editor_settings
+    assert 'id="member-form"' not in editor_settings and f'action="/folders/{a.pk}/delete"' not in editor_settings
 
     admin_settings = as_user(client, world["fadmin"]).get(settings_url).content.decode()
-    assert 'id="member-form"' in admin_settings and "Move to trash" in admin_settings
+    assert 'id="member-form"' in admin_settings and f'action="/folders/{a.pk}/delete"' in admin_settings
 
 
 def test_settings_actions_keep_their_permissions_and_return_to_the_settings_page(client, world):
