@@ -452,24 +452,22 @@ class PatchResult:
     missing: list
 
 
-# One statement for the items a set-based write serves exactly: lock them in uuid order, update
-# them and record their history from ``RETURNING old.*, new.*``, no document travelling to Python.
-# "Plain" items: an object, no vectors, and small enough that the patched document cannot pass the
-# size limit (its bytes plus the patch's, with the escaping margin). The others (``special``) come
-# back and take ``items_metadata_bulk_write``.
+# One statement for the items a set-based write serves exactly: update them and record their history
+# from ``RETURNING old.*, new.*``, no document travelling to Python. The UPDATE takes the row locks
+# itself, walking the ids in uuid order (the order ``items_metadata_write`` locks in, so concurrent bulk
+# writes queue rather than deadlock); a separate ``FOR UPDATE`` pass would write every row twice (it
+# cost 2/3 of the time). "Plain" items only: an object, no vectors, small enough that the patched
+# document cannot pass the size limit (its bytes plus the patch's, with the escaping margin). The ids
+# left over (others, trashed, out of scope) come back and are sorted out in Python.
 _PATCH_SQL = f"""
-WITH locked AS MATERIALIZED (
-    SELECT i.uuid, i.ctid,
-           jsonb_typeof(i.client_metadata) = 'object'
-           AND (octet_length(i.client_metadata::text) + %(patch_bytes)s) * {_ESCAPED_SIZE_FACTOR} <= %(max_bytes)s
-           AND NOT EXISTS (SELECT 1 FROM {Embedding._meta.db_table} e WHERE e.item_id = i.uuid) AS plain
-      FROM {Item._meta.db_table} i
-     WHERE i.uuid = ANY(%(ids)s::uuid[]) AND i.deleted_at IS NULL AND i.folder_id = ANY(%(folders)s::uuid[])
-     ORDER BY i.uuid FOR UPDATE OF i
-),
+WITH ids AS MATERIALIZED (SELECT DISTINCT u AS uuid FROM unnest(%(ids)s::uuid[]) u ORDER BY 1),
 upd AS (
     UPDATE {Item._meta.db_table} i SET client_metadata = {{merged}}, updated_at = now()
-      FROM locked l WHERE i.ctid = l.ctid AND l.plain
+      FROM ids
+     WHERE i.uuid = ids.uuid AND i.deleted_at IS NULL AND i.folder_id = ANY(%(folders)s::uuid[])
+       AND jsonb_typeof(i.client_metadata) = 'object'
+       AND (octet_length(i.client_metadata::text) + %(patch_bytes)s) * {_ESCAPED_SIZE_FACTOR} <= %(max_bytes)s
+       AND NOT EXISTS (SELECT 1 FROM {Embedding._meta.db_table} e WHERE e.item_id = i.uuid)
  RETURNING i.uuid, old.client_metadata AS before, new.client_metadata AS after
 ),
 history AS (
@@ -479,11 +477,9 @@ history AS (
                   WHERE u.before -> k IS DISTINCT FROM u.after -> k ORDER BY k COLLATE "C"),
            u.before, u.after, NULL, now()
       FROM upd u ORDER BY u.uuid
- RETURNING 1
+ RETURNING item_id
 )
-SELECT (SELECT count(*) FROM history),
-       ARRAY(SELECT uuid FROM locked WHERE NOT plain),
-       ARRAY(SELECT unnest(%(ids)s::uuid[]) EXCEPT SELECT uuid FROM locked)
+SELECT (SELECT count(*) FROM history), ARRAY(SELECT uuid FROM ids EXCEPT SELECT item_id FROM history)
 """
 DERIVED_KEYS = ("$encord", "keyframes")  # keys whose change rebuilds an item's key frames
 # A patch without nested objects is RFC 7386 as two jsonb operators: drop the removed keys, add the set ones.
@@ -513,10 +509,11 @@ def items_metadata_patch(*, user, item_ids: list, patch: dict, folder_ids: list,
             "removed": [key for key, value in patch.items() if value is None],
             "values": json.dumps({key: value for key, value in patch.items() if value is not None}),
         }, binary=True)
-        written, special, missing = cursor.fetchone()
-    if special:
-        written += _bulk_patch(user, special, patch, folder_ids).written
-    return PatchResult(written, list(missing))
+        written, rest = cursor.fetchone()
+    if not rest:
+        return PatchResult(written, [])
+    others = _bulk_patch(user, sorted(rest), patch, folder_ids)
+    return PatchResult(written + others.written, others.missing)
 
 
 def _bulk_patch(user, item_ids: list, patch: dict, folder_ids: list) -> PatchResult:
