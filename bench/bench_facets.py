@@ -52,7 +52,7 @@ def _indexes(organisation) -> None:
     print(f"typed indexes and statistics in {time.perf_counter() - started:.1f} s")
 
 
-def _measure(organisation, admin, folders, *, repeat: int) -> None:
+def _measure(organisation, admin, folders, *, repeat: int, only=None) -> None:
     from apps.explorer.expression import parse_expression
     from apps.explorer.facets import explore_facets, facet_keys_from_json
     from apps.explorer.selectors import explore_count
@@ -60,6 +60,8 @@ def _measure(organisation, admin, folders, *, repeat: int) -> None:
     keys = facet_keys_from_json(KEYS)
     print(f"{'filter':<44} {'count':>9} {'facets':>16} {'median ms':>10} {'p95 ms':>8}")
     for label, q in FILTERS.items():
+        if only and not any(text in label for text in only):
+            continue
         scope = {"user": admin, "organisation": organisation}
         if q and q.startswith("$folder scope and "):
             scope["scope_folder"] = folders[0]
@@ -84,6 +86,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--indexes", action="store_true")
+    parser.add_argument("--only", action="append", help="run only the filters whose label holds this text")
     args = parser.parse_args()
     django_setup()
     organisation, admin, folders = fixture(items=args.items)
@@ -91,7 +94,7 @@ def main() -> None:
         _indexes(organisation)
     with open("/proc/loadavg") as handle:
         print(f"load average: {handle.read().split()[0]}")
-    _measure(organisation, admin, folders, repeat=args.repeat)
+    _measure(organisation, admin, folders, repeat=args.repeat, only=args.only)
 
 
 if __name__ == "__main__":
