@@ -12,9 +12,14 @@
 Every facet also says how many items are ``missing`` a value of its kind (no key, or a value of another
 kind: a ``"high"`` in a number key is missing from the number histogram, as the compiler's comparisons
 never match it). Values are read with the compiler's own type-guarded expressions (``NUMBER_VALUE``,
-``STRING_VALUE``, ``BOOLEAN_VALUE``, ``INSTANT_VALUE``: STYLE rule 5), and each facet is ONE SQL statement
-over the filtered rows: the filtered query is a CTE, grouped and bucketed by PostgreSQL; Python only shapes
-the at most 51 rows that come back.
+``STRING_VALUE``, ``BOOLEAN_VALUE``, ``INSTANT_VALUE``: STYLE rule 5), and ALL facets are one SQL
+statement: the filtered rows' values are read once into a CTE and grouped per key in one ``GROUPING SETS``
+pass (a histogram by its bin); Python only shapes the few rows per key that come back.
+
+Large results are sampled: when the item table is large and a probe of its pages estimates more than
+``EXACT_MAX_ROWS`` matching items, the same statement reads a ``TABLESAMPLE SYSTEM`` of the pages sized
+for ~``SAMPLE_ROWS`` matching rows, and the counts are scaled to the estimated count (the answer says
+``approximate``, ``count`` and ``sample_percent``). A 10-key pass over all 1M items took 4-8 s here.
 """
 
 from __future__ import annotations
