@@ -12,9 +12,14 @@
 Every facet also says how many items are ``missing`` a value of its kind (no key, or a value of another
 kind: a ``"high"`` in a number key is missing from the number histogram, as the compiler's comparisons
 never match it). Values are read with the compiler's own type-guarded expressions (``NUMBER_VALUE``,
-``STRING_VALUE``, ``BOOLEAN_VALUE``, ``INSTANT_VALUE``: STYLE rule 5), and each facet is ONE SQL statement
-over the filtered rows: the filtered query is a CTE, grouped and bucketed by PostgreSQL; Python only shapes
-the at most 51 rows that come back.
+``STRING_VALUE``, ``BOOLEAN_VALUE``, ``INSTANT_VALUE``: STYLE rule 5), and ALL facets are one SQL
+statement: the filtered rows' values are read once into a CTE and grouped per key in one ``GROUPING SETS``
+pass (a histogram by its bin); Python only shapes the few rows per key that come back.
+
+Large results are sampled: when the item table is large and a probe of its pages estimates more than
+``EXACT_MAX_ROWS`` matching items, the same statement reads a ``TABLESAMPLE SYSTEM`` of the pages sized
+for ~``SAMPLE_ROWS`` matching rows, and the counts are scaled to the estimated count (the answer says
+``approximate``, ``count`` and ``sample_percent``). A 10-key pass over all 1M items took 4-8 s here.
 """
 
 from __future__ import annotations
@@ -32,10 +37,22 @@ from apps.explorer.selectors import explore_queryset
 from apps.explorer.sql import Sql
 from apps.metadata.selectors import schema_for
 from apps.metadata.validation import Schema, key_name_error
+from apps.storage.models import Item
 
 TOP_VALUES = 50  # values listed for a varchar/uuid/undeclared facet; the rest are summed into "other"
 HISTOGRAM_BINS = 20
-MAX_FACET_KEYS = 20  # a sidebar shows a dozen; each facet is one pass over the filtered rows
+MAX_FACET_KEYS = 20  # a sidebar shows a dozen; all of them are one GROUPING SETS pass over the rows
+# Exact up to this many matching rows (10 facets, one of them a datetime, cost 10-40 us a row on 2 busy
+# cores); a broad result at 1M items would take 4-8 s (bench/README.md), so it is read from a sample.
+EXACT_MAX_ROWS = 25_000
+SAMPLE_ROWS = 20_000  # matching rows a sample aims to hold: proportions within ~1% (binomial, 95%)
+# Of the item table's pages: a narrower result gets a smaller sample, not a slower one (a sample scan
+# cannot use the filter's index, so every sampled row pays the filter: 25% took seconds for a datetime range).
+SAMPLE_MAX_PERCENT = 10.0
+PROBE_ROWS = 10_000  # the item table rows' worth of pages a probe reads to estimate the result's size
+PROBE_MIN_PERCENT = 0.5
+SAMPLE_SEED = 7
+ITEMS_FROM = f' FROM "{Item._meta.db_table}" '
 
 COUNTED = ("boolean", "enum")  # every value listed
 TOPPED = ("varchar", "uuid", UNTYPED)  # the most frequent values listed
@@ -74,17 +91,41 @@ def facet_keys_from_json(data, *, path: str = "keys") -> tuple[FacetKey, ...]:
     return tuple(keys)
 
 
+@dataclass(frozen=True)
+class FacetsAnswer:
+    """``facets`` in the order of the keys; ``count`` items described (exact, or estimated from the
+    sample); ``approximate`` when read from a ``sample_percent`` % sample of the item table's pages."""
+
+    facets: list[dict]
+    count: int
+    approximate: bool = False
+    sample_percent: float | None = None
+
+
 def explore_facets(*, user, organisation, scope_folder=None, recursive: bool = True, tree: Node | None = None,
-                   keys: tuple[FacetKey, ...]) -> list[dict]:
+                   keys: tuple[FacetKey, ...]) -> FacetsAnswer:
     """One facet per key, in order, over the items ``explore_items`` would page through.
 
-    Raises ``ServiceValidationError`` keyed ``keys[i]`` for a key whose type has no facet (text,
-    geospatial, embedding) before any facet is computed, and ``filter...``/``q`` as the search does."""
+    Exact when the result holds at most ``EXACT_MAX_ROWS`` items (or the item table does); larger
+    results are read from a sample and scaled (``approximate``): each facet's counts, ``other`` and
+    ``missing`` then add up to the estimated ``count``, and a histogram's bins span the sample's min
+    and max. Raises ``ServiceValidationError`` keyed ``keys[i]`` for a key whose type has no facet
+    (text, geospatial, embedding) before anything is read, and ``filter...``/``q`` as the search does."""
     schema = schema_for(organisation_id=organisation.pk)
     plans = [_plan(key, schema) for key in keys]
     items = explore_queryset(user=user, organisation=organisation, scope_folder=scope_folder,
                              recursive=recursive, tree=tree, schema=schema)
-    return [_facet(items, key, kind, value, extra) for key, (kind, value, extra) in zip(keys, plans)]
+    percent = _sample_percent(items)
+    total, edges, groups = _read(items, plans, percent)
+    ranges = iter(edges)
+    facets = []
+    for key, plan, found in zip(keys, plans, groups):
+        span = (next(ranges), next(ranges)) if plan[0] in HISTOGRAMS else None
+        facets.append({key.target: key.name, "type": plan[0], **_shape(plan, found, total, span)})
+    if percent is None:
+        return FacetsAnswer(facets, total)
+    count = round(total * 100.0 / percent)
+    return FacetsAnswer([_scaled(facet, total, count) for facet in facets], count, True, percent)
 
 
 # --------------------------------------------------------------------------- what each key is read as
@@ -122,91 +163,141 @@ def _output(field_type: str):
     return FloatField() if field_type == "number" else TextField()
 
 
-# --------------------------------------------------------------------------- one statement per facet
+# --------------------------------------------------------------------------- one statement for every facet
 
 
-def _inner(items: QuerySet, value: Sql) -> tuple[str, tuple]:
-    """The filtered rows' values as SQL (``SELECT <value> AS v FROM ... WHERE <scope and filter>``)."""
-    query = items.order_by().annotate(facet_value=value).values_list("facet_value").query
-    return query.sql_with_params()
+def _statement(items: QuerySet, plans: list, percent: float | None) -> tuple[str, tuple, list[int]]:
+    """The one statement answering every facet, its params and the ``GROUPING()`` mask of each facet.
 
-
-def _facet(items: QuerySet, key: FacetKey, kind: str, value: Sql, listed: tuple[str, ...]) -> dict:
-    head = {key.target: key.name, "type": kind}
-    inner, params = _inner(items, value)
-    if kind in HISTOGRAMS:
-        return {**head, **_histogram(inner, params, datetimes=kind == "datetime")}
-    if kind in COUNTED:
-        return {**head, **_counts(inner, params, listed)}
-    return {**head, **_top_values(inner, params, json_values=kind == UNTYPED)}
-
-
-COUNTS_SQL = """
-WITH v AS ({inner})
-SELECT v.facet_value::text, count(*) FROM v GROUP BY 1
+    ``v`` holds the filtered (or sampled) rows' values, one column per facet, read once; ``r`` their
+    count and each histogram's min and max; ``g`` groups ``v`` by each facet's value (a histogram's by
+    its bin) in one ``GROUPING SETS`` pass. What comes back: one row of ``r``'s figures, then each
+    facet's groups (a topped facet's ``TOP_VALUES`` largest only) and its NULL group (``missing``)."""
+    width = len(plans)
+    names = [f"facet_{n}" for n in range(width)]
+    values = items.order_by().annotate(**{name: value for name, (_, value, _) in zip(names, plans)})
+    inner, params = values.values_list(*names).query.sql_with_params()
+    if percent is not None:
+        inner = _sampled(inner, percent)
+    histograms = [n for n, (kind, _, _) in enumerate(plans) if kind in HISTOGRAMS]
+    topped = [n for n, (kind, _, _) in enumerate(plans) if kind not in HISTOGRAMS + COUNTED]
+    masks = [(2 ** width - 1) ^ (1 << (width - 1 - n)) for n in range(width)]
+    ranges = "".join(f", min(f{n}) AS min{n}, max(f{n}) AS max{n}" for n in histograms)
+    edges = ", ".join(f"r.min{n}, r.max{n}" for n in histograms) or "NULL"
+    columns = ", ".join(f"c{n}" for n in range(width))
+    cells = ", ".join(_cell(n, plans[n][0]) for n in range(width))
+    limited = f"grouping IN ({', '.join(str(masks[n]) for n in topped)})" if topped else "false"
+    sql = f"""
+WITH v ({", ".join(f"f{n}" for n in range(width))}) AS MATERIALIZED ({inner}),
+r AS (SELECT count(*) AS total{ranges} FROM v),
+g AS (SELECT GROUPING({columns}) AS grouping, coalesce({columns}) AS value, count(*) AS n
+        FROM (SELECT {cells} FROM v CROSS JOIN r) x GROUP BY GROUPING SETS ({columns})),
+ranked AS (SELECT g.*, row_number() OVER (PARTITION BY grouping ORDER BY value IS NULL, n DESC, value) AS rank
+             FROM g)
+SELECT NULL::int, NULL::text, r.total, ARRAY[{edges}]::float8[] FROM r
+UNION ALL
+SELECT grouping, value, n, NULL FROM ranked WHERE value IS NULL OR NOT {limited} OR rank <= {TOP_VALUES}
 """
+    return sql, params, masks
 
 
-def _counts(inner: str, params: tuple, listed: tuple[str, ...]) -> dict:
-    """Every listed value with its count (0 when absent); values outside the list (strings written before
-    an enum was declared) are ``other``; rows without a value are ``missing``."""
-    rows = _fetch(COUNTS_SQL.format(inner=inner), params)
-    found = {value: count for value, count in rows}
-    missing = found.pop(None, 0)
-    return {"counts": [{"value": _listed_value(value), "count": found.pop(value, 0)} for value in listed],
-            "other": sum(found.values()), "missing": missing}
+def _cell(n: int, kind: str) -> str:
+    """Facet ``n``'s grouped value as text: its value, or for a histogram its bin (``_histogram``'s rule)."""
+    if kind not in HISTOGRAMS:
+        return f"f{n}::text AS c{n}"
+    return (f"(CASE WHEN f{n} IS NULL THEN NULL WHEN r.max{n} > r.min{n} THEN least(width_bucket(f{n}, r.min{n}, "
+            f"r.max{n}, {HISTOGRAM_BINS}), {HISTOGRAM_BINS}) ELSE 1 END)::text AS c{n}")
+
+
+def _sampled(sql: str, percent: float) -> str:
+    """``sql`` reading a ``TABLESAMPLE SYSTEM`` of the item table's pages (the same pages for the same
+    percentage: a fixed ``REPEATABLE`` seed, so a sidebar does not flicker between two requests)."""
+    head, found, tail = sql.partition(ITEMS_FROM)
+    if not found:
+        raise ValueError("the filtered query does not read the item table")
+    return f"{head}{ITEMS_FROM} TABLESAMPLE SYSTEM ({float(percent)!r}) REPEATABLE ({SAMPLE_SEED}){tail}"
+
+
+# --------------------------------------------------------------------------- exact or sampled
+
+
+def _sample_percent(items: QuerySet) -> float | None:
+    """The percentage of the item table's pages to read, or None to read every matching row.
+
+    Exact when the whole item table is small, or when a probe (``PROBE_ROWS`` rows' worth of pages,
+    10-20 ms at 1M) finds the filtered result to be at most ``EXACT_MAX_ROWS``. Otherwise the sample is
+    sized to hold about ``SAMPLE_ROWS`` matching rows, within [probe, ``SAMPLE_MAX_PERCENT``]."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Item._meta.db_table])
+        table_rows = cursor.fetchone()[0]
+        if table_rows <= EXACT_MAX_ROWS:  # also -1: never analysed, so never large
+            return None
+        probe = min(100.0, max(PROBE_MIN_PERCENT, 100.0 * PROBE_ROWS / table_rows))
+        sql, params = items.order_by().values_list("pk").query.sql_with_params()
+        cursor.execute(f"SELECT count(*) FROM ({_sampled(sql, probe)}) p", params)
+        estimate = cursor.fetchone()[0] * 100.0 / probe
+    if estimate <= EXACT_MAX_ROWS:
+        return None
+    return round(min(SAMPLE_MAX_PERCENT, max(probe, 100.0 * SAMPLE_ROWS / estimate)), 3)
+
+
+def _read(items: QuerySet, plans: list, percent: float | None) -> tuple[int, list[float | None], list[dict]]:
+    """(rows read, each histogram's [min, max, ...], per facet {value text or None: count})."""
+    sql, params, masks = _statement(items, plans, percent)
+    rows = _fetch(sql, params)
+    total, edges = rows[0][2], rows[0][3]
+    facet_of = {mask: n for n, mask in enumerate(masks)}
+    groups: list[dict] = [{} for _ in plans]
+    for mask, value, count, _ in rows[1:]:
+        groups[facet_of[mask]][value] = count
+    return total, edges, groups
+
+
+def _shape(plan: tuple, groups: dict, total: int, edges) -> dict:
+    kind, _, listed = plan
+    missing = groups.pop(None, 0)
+    if kind in HISTOGRAMS:
+        return _histogram(groups, missing, edges, datetimes=kind == "datetime")
+    if kind in COUNTED:
+        return {"counts": [{"value": _listed_value(v), "count": groups.pop(v, 0)} for v in listed],
+                "other": sum(groups.values()), "missing": missing}
+    top = sorted(groups.items(), key=lambda group: (-group[1], group[0]))[:TOP_VALUES]
+    counts = [{"value": json.loads(v) if kind == UNTYPED else v, "count": n} for v, n in top]
+    return {"counts": counts, "other": total - missing - sum(n for _, n in top), "missing": missing}
 
 
 def _listed_value(value: str):
     return {"true": True, "false": False}.get(value, value)
 
 
-TOP_SQL = """
-WITH g AS (SELECT facet_value AS value, count(*) AS n FROM ({inner}) v GROUP BY 1)
-SELECT t.total, t.missing, top.value::text, top.n
-FROM (SELECT coalesce(sum(n) FILTER (WHERE value IS NOT NULL), 0)::bigint AS total,
-             coalesce(sum(n) FILTER (WHERE value IS NULL), 0)::bigint AS missing FROM g) t
-LEFT JOIN LATERAL (SELECT value, n FROM g WHERE value IS NOT NULL ORDER BY n DESC, value LIMIT {limit}) top ON true
-"""
-
-
-def _top_values(inner: str, params: tuple, *, json_values: bool) -> dict:
-    """The ``TOP_VALUES`` most frequent values (ties by value), ``other`` for the rest, ``missing``."""
-    rows = _fetch(TOP_SQL.format(inner=inner, limit=TOP_VALUES), params)
-    total, missing = rows[0][0], rows[0][1]
-    counts = [{"value": json.loads(value) if json_values else value, "count": n}
-              for _, _, value, n in rows if n is not None]
-    return {"counts": counts, "other": total - sum(c["count"] for c in counts), "missing": missing}
-
-
-HISTOGRAM_SQL = """
-WITH v AS ({inner}),
-r AS (SELECT min(facet_value) AS lo, max(facet_value) AS hi, count(*) - count(facet_value) AS missing FROM v)
-SELECT r.lo, r.hi, r.missing, b.bin, b.n
-FROM r LEFT JOIN LATERAL (
-  SELECT CASE WHEN r.hi > r.lo THEN least(width_bucket(facet_value, r.lo, r.hi, {bins}), {bins}) ELSE 1 END AS bin,
-         count(*) AS n
-  FROM v WHERE facet_value IS NOT NULL GROUP BY 1
-) b ON true
-"""
-
-
-def _histogram(inner: str, params: tuple, *, datetimes: bool) -> dict:
+def _histogram(groups: dict, missing: int, edges, *, datetimes: bool) -> dict:
     """``HISTOGRAM_BINS`` equal bins from min to max (each holds [edge, next edge), the last one also
     max; one bin when min = max, none when nothing has a value): ``bins`` are the edges, one more
     than ``counts``. Datetimes are binned as instants and given as ISO 8601 in UTC."""
-    rows = _fetch(HISTOGRAM_SQL.format(inner=inner, bins=HISTOGRAM_BINS), params)
-    low, high, missing = rows[0][0], rows[0][1], rows[0][2]
+    low, high = edges
     if low is None:
         return {"bins": [], "counts": [], "min": None, "max": None, "missing": missing}
     size = HISTOGRAM_BINS if high > low else 1
-    counts = [0] * size
-    for *_, bin_number, count in rows:
-        counts[bin_number - 1] = count
-    edges = [low + (high - low) * i / size for i in range(size)] + [high]
+    counts = [groups.get(str(b), 0) for b in range(1, size + 1)]
+    bins = [low + (high - low) * i / size for i in range(size)] + [high]
     shown = _instant if datetimes else _number
-    return {"bins": [shown(e) for e in edges], "counts": counts, "min": shown(low), "max": shown(high),
+    return {"bins": [shown(e) for e in bins], "counts": counts, "min": shown(low), "max": shown(high),
             "missing": missing}
+
+
+def _scaled(facet: dict, sampled: int, count: int) -> dict:
+    """A sampled facet's counts scaled from ``sampled`` rows to ``count`` (largest remainders, so that
+    ``counts`` + ``other`` + ``missing`` still add up to ``count``, and a value seen keeps a count >= 1)."""
+    histogram = "bins" in facet
+    parts = (facet["counts"] if histogram else [c["count"] for c in facet["counts"]])
+    parts = [*parts, facet.get("other", 0), facet["missing"]]
+    shares = [part * count / sampled for part in parts] if sampled else parts
+    whole = [int(share) for share in shares]
+    for n in sorted(range(len(parts)), key=lambda n: whole[n] - shares[n])[:count - sum(whole)]:
+        whole[n] += 1
+    *listed, other, missing = whole
+    counts = listed if histogram else [{**c, "count": n} for c, n in zip(facet["counts"], listed)]
+    return {**facet, "counts": counts, **({} if histogram else {"other": other}), "missing": missing}
 
 
 def _instant(epoch: float) -> str:

@@ -4,31 +4,29 @@ Each resolves the selection with ``selection_queryset`` (editor role: all or not
 items to the service that already owns the write: ``items_metadata_bulk_write`` (the one metadata
 write engine: validation, locks, history), ``items_move``, ``items_trash``.
 
-Bulk edit over more than ``BULK_MAX_ITEMS`` items becomes a metadata job (``apps.metadata``): the
-selection's uuids are read once, at submission, into a JSON job file ``{"mode": "merge", "match":
-"uuid", "items": {"<uuid>": <patch>}}``. The job engine then gives the large edit everything a
-metadata file already has: chunked commits that carry ``next_index`` in the same transaction as the
-writes and history (a killed worker resumes without applying an item twice), lease, heartbeat and
-sweep, cancel, progress and per-row errors, polled at ``/api/v1/metadata/jobs/<uuid>``. Snapshotting
-the uuids (rather than re-running the filter per chunk) keeps the set fixed while the edit runs: an
+Bulk edit over more than ``BULK_MAX_ITEMS`` items becomes a metadata patch job
+(``apps.metadata.services.jobs_patch``): the selection's uuids are read once, at submission, into the
+job row by one SQL statement over the compiled filter, and the worker merges the patch into them in
+batches of set-based SQL (update and history in one statement). The job engine gives the large edit
+everything a metadata file has: batched commits that carry ``next_index`` in the same transaction as
+the writes and history (a killed worker resumes without applying an item twice), lease, heartbeat and
+sweep, cancel, progress and per-item errors, polled at ``/api/v1/metadata/jobs/<uuid>``. Snapshotting
+the uuids (rather than re-running the filter per batch) keeps the set fixed while the edit runs: an
 edit that changes the filtered key cannot move items in or out of its own selection.
 """
 
 from __future__ import annotations
 
-import json
-import tempfile
 import uuid
 from dataclasses import dataclass
 
-from django.core.files import File
 from django.db import transaction
 
 from apps.core.errors import ServiceValidationError
 from apps.explorer.selection import Selection, selection_queryset
-from apps.metadata.models_jobs import MetadataJob, MetadataJobMatch, MetadataJobMode
+from apps.metadata.models_jobs import MetadataJob
 from apps.metadata.selectors import schema_for
-from apps.metadata.services.jobs import metadata_job_create
+from apps.metadata.services.jobs_patch import metadata_patch_job_create
 from apps.metadata.services.updates import BULK_MAX_ITEMS, MetadataWrite, items_metadata_bulk_write
 from apps.metadata.validation import key_name_error, validate_metadata
 from apps.storage.models import Folder, FolderRole, Item
@@ -38,7 +36,6 @@ from apps.storage.services.items import items_move, items_trash
 PATCH_MEMBERS = ("set", "remove", "merge")
 REMOVE_MAX = 1000  # keys removed by one edit
 ACTION_ITEMS_MAX = 100_000  # items moved or trashed by one request (one UPDATE each, ~2 s at the cap)
-JOB_FILE_ITEMS = 2000  # uuids read and written to the job file per round trip
 
 
 @dataclass(frozen=True)
@@ -116,23 +113,11 @@ def selection_bulk_edit(*, user, organisation, selection: Selection, patch: dict
 
 
 def _bulk_edit_job(*, user, organisation, selection: Selection, items, patch: dict) -> BulkEditResult:
-    """Write the selection's uuids with the patch into a JSON metadata-job file and queue the job."""
-    patch_json = json.dumps(patch, ensure_ascii=False, separators=(",", ":"))
-    count = 0
-    with tempfile.TemporaryFile() as handle:
-        handle.write(b'{"mode":"merge","match":"uuid","items":{')
-        for pk in items.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=JOB_FILE_ITEMS):
-            handle.write(f'{"," if count else ""}"{pk}":{patch_json}'.encode())
-            count += 1
-        handle.write(b"}}")
-        handle.seek(0)
-        folder = Folder.objects.get(pk=selection.folder) if selection.folder else None
-        job = metadata_job_create(
-            user=user, fileobj=File(handle, name="bulk-edit.json"), folder=folder,
-            organisation=None if folder else organisation, mode=MetadataJobMode.MERGE,
-            match=MetadataJobMatch.UUID, file_name="bulk-edit.json",
-        )
-    return BulkEditResult(matched=count, job=job)
+    """Queue a patch job over the selection's items (their uuids read once, in SQL)."""
+    folder = Folder.objects.get(pk=selection.folder) if selection.folder else None
+    job = metadata_patch_job_create(user=user, items=items, patch=patch, folder=folder,
+                                    organisation=None if folder else organisation)
+    return BulkEditResult(matched=job.total, job=job)
 
 
 def _action_items(*, user, organisation, selection: Selection) -> list[Item]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -74,6 +75,11 @@ class MetadataJob(UUIDModel, Job):
     match = models.CharField(max_length=8, choices=MetadataJobMatch.choices, blank=True)
 
     done = models.IntegerField(default=0)
+    # A patch job (the Explorer's bulk edit of a selection) has no file: one merge-patch for every item
+    # of ``items``, the selection's uuids in order, read once when it was submitted; ``next_index`` is a
+    # position in that list.
+    patch = models.JSONField(null=True, blank=True)
+    items = ArrayField(models.UUIDField(), null=True, blank=True)
 
     objects = MetadataJobQuerySet.as_manager()
 

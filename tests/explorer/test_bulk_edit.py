@@ -206,12 +206,14 @@ def test_more_than_1000_items_go_through_a_metadata_job_run_by_a_real_worker(cel
     assert Item.objects.get(pk=some).client_metadata == selected[some]
 
 
-def test_a_folder_scoped_job_holds_the_selection_uuids_and_a_second_run_writes_nothing_more(world):
-    """The job file is exactly the snapshot of the selection with the patch; running the job again (a
-    redelivered task) is a no-op: ``next_index`` committed with each chunk's writes."""
-    import json
-
+def test_a_folder_scoped_job_holds_the_selection_uuids_and_a_second_run_writes_nothing_more(world, monkeypatch):
+    """The job holds exactly the snapshot of the selection (in uuid order) and the patch; it writes in
+    batches, and running it again (a redelivered task) is a no-op: ``next_index`` is committed with
+    each batch's writes."""
+    from apps.metadata.services import jobs_patch
     from apps.metadata.services.jobs import metadata_job_run
+
+    monkeypatch.setattr(jobs_patch, "PATCH_BATCH", 300)  # 1,001 items: four batches
 
     org, folder = world["org"], world["b"]
     Item.objects.bulk_create([Item(organisation=org, folder=folder, item_type=ItemType.IMAGE, name=f"j-{n}.jpg",
@@ -222,9 +224,7 @@ def test_a_folder_scoped_job_holds_the_selection_uuids_and_a_second_run_writes_n
     assert answer.status_code == 202, answer.text
     job = MetadataJob.objects.get(pk=answer.json()["job"]["uuid"])
     assert (job.folder_id, job.mode, job.match, answer.json()["matched"]) == (folder.pk, "merge", "uuid", 1001)
-    with job.source.open("rb") as handle:
-        assert json.load(handle) == {"mode": "merge", "match": "uuid",
-                                     "items": {str(pk): {"reviewed": False} for pk in selected}}
+    assert (job.items, job.patch, job.total) == (sorted(selected), {"reviewed": False}, 1001)
     # In process, twice; the queued task may also reach the session's worker, when one runs: the
     # job's lease lets one runner at a time work, and _wait sees the end whoever ran it.
     metadata_job_run(job_id=job.pk)
@@ -234,3 +234,36 @@ def test_a_folder_scoped_job_holds_the_selection_uuids_and_a_second_run_writes_n
     assert MetadataChange.objects.filter(item_id__in=selected).count() == 1001
     assert all(m == {"n": m["n"], "reviewed": False} for m in
                Item.objects.filter(pk__in=selected).values_list("client_metadata", flat=True))
+
+
+def test_items_trashed_after_the_submission_are_failed_rows_and_the_rest_is_written(world, monkeypatch):
+    """An item trashed (or moved out of reach) between the submission and its batch is a job error
+    naming it; the others are written with their history, plain merges and nested ones alike."""
+    from apps.metadata.models_jobs import MetadataJobError
+    from apps.metadata.services import jobs_patch
+    from apps.metadata.services.jobs import metadata_job_run
+
+    monkeypatch.setattr(jobs_patch, "PATCH_BATCH", 500)
+    org, folder = world["org"], world["b"]
+    Item.objects.bulk_create([Item(organisation=org, folder=folder, item_type=ItemType.IMAGE, name=f"t-{n}.jpg",
+                                   status=ItemStatus.READY, client_metadata={"n": n, "info": {"iso": n}})
+                              for n in range(1200)])
+    answer = world["api"].post(URL, json={"filter": {"key": "n", "op": "exists"},
+                                          "merge": {"info": {"lens": "35mm"}}, "remove": ["n"]})
+    assert answer.status_code == 202, answer.text
+    job = MetadataJob.objects.get(pk=answer.json()["job"]["uuid"])
+    gone = [job.items[3], job.items[777]]
+    Item.objects.filter(pk__in=gone).update(deleted_at="2026-12-01T00:00:00Z")
+    before = dict(Item.objects.filter(pk__in=job.items).values_list("uuid", "client_metadata"))
+    metadata_job_run(job_id=job.pk)
+    job = _wait(job.pk)
+    assert (job.status, job.total, job.done, job.failed) == (MetadataJobStatus.DONE, 1200, 1198, 2)
+    assert list(MetadataJobError.objects.filter(job=job).values_list("row", "key", "reason")) == [
+        (4, str(gone[0]), f"no item {gone[0]} in this job's folders"),
+        (778, str(gone[1]), f"no item {gone[1]} in this job's folders")]
+    after = dict(Item.objects.filter(pk__in=job.items).values_list("uuid", "client_metadata"))
+    for pk in job.items:
+        expected = before[pk] if pk in gone else {"info": {"iso": before[pk]["info"]["iso"], "lens": "35mm"}}
+        assert after[pk] == expected
+    changes = MetadataChange.objects.filter(item_id__in=job.items)
+    assert changes.count() == 1198 and {tuple(keys) for keys in changes.values_list("keys", flat=True)} == {("info", "n")}

@@ -82,6 +82,7 @@ def epoch(value) -> float | None:
 def facets(api, body: dict) -> dict:
     answer = api.post(URL, json=body)
     assert answer.status_code == 200, answer.text
+    assert (answer.json()["approximate"], answer.json()["sample_percent"]) == (False, None)
     return {(f.get("key") or "$" + f["field"]): f for f in answer.json()["facets"]}
 
 
@@ -234,15 +235,97 @@ def test_a_key_name_that_is_not_one_is_refused(world):
     assert response.json()["keys[1]"][0].startswith("Not a metadata key name: ")
 
 
-def test_each_facet_is_one_sql_statement(world):
+def test_every_facet_is_one_sql_statement(world):
     keys = facet_keys_from_json(EVERY_KEY)
     with CaptureQueriesContext(connection) as queries:
         answer = explore_facets(user=world["admin"], organisation=world["org"], keys=keys,
                                 tree=parse_expression("score > 0.2"))
     facet_statements = [q["sql"] for q in queries if q["sql"].lstrip().startswith("WITH")]
-    assert len(answer) == len(facet_statements) == len(EVERY_KEY)
-    assert len(queries) <= len(EVERY_KEY) + 2  # + the schema, + the caller's folder grants
-    assert all("jsonb_typeof" in sql for sql in facet_statements[:6] if "loupe_jsonb_instant" not in sql)
-    assert math.isclose(sum(answer[2]["counts"]), sum(1 for i in world["items"]
-                                                      if number(i.client_metadata.get("score"))
-                                                      and i.client_metadata["score"] > 0.2))
+    assert len(facet_statements) == 1 and len(answer.facets) == len(EVERY_KEY)
+    assert "GROUPING SETS" in facet_statements[0] and "TABLESAMPLE" not in facet_statements[0]
+    assert len(queries) <= 4  # + the schema, + the caller's folder grants, + the item table's size
+    scored = [i for i in world["items"] if number(i.client_metadata.get("score")) and i.client_metadata["score"] > 0.2]
+    assert (answer.approximate, answer.sample_percent, answer.count) == (False, None, len(scored))
+    assert math.isclose(sum(answer.facets[2]["counts"]), len(scored))
+
+
+# --------------------------------------------------------------------------- large results: a sample
+
+
+@pytest.fixture
+def large(world, monkeypatch):
+    """The world plus 3,000 items (~50 pages), analysed, with thresholds that make it "large": more
+    than 100 matching items are read from a 50% sample of the item table's pages."""
+    import random
+
+    from apps.explorer import facets as facets_module
+    from apps.storage.models import Item
+    from tests.explorer.fixtures import item_metadata
+
+    rng = random.Random(3)
+    folders = [world["a"], world["b"], world["sub"]]
+    Item.objects.bulk_create([Item(organisation=world["org"], folder=folders[n % 3], name=f"more-{n:04d}.jpg",
+                                   item_type=ItemType.IMAGE, status=ItemStatus.READY, width=640 + n % 7, height=480,
+                                   client_metadata=item_metadata(n, rng)) for n in range(3000)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE storage_item")
+    monkeypatch.setattr(facets_module, "EXACT_MAX_ROWS", 100)
+    monkeypatch.setattr(facets_module, "SAMPLE_ROWS", 10**6)
+    monkeypatch.setattr(facets_module, "SAMPLE_MAX_PERCENT", 50.0)
+    return {**world, "items": list(Item.objects.filter(organisation=world["org"]))}
+
+
+def sampled_items(org, percent: float):
+    """The organisation's items on the pages ``TABLESAMPLE SYSTEM (percent) REPEATABLE (SAMPLE_SEED)`` reads."""
+    from apps.explorer.facets import SAMPLE_SEED
+    from apps.storage.models import Item
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT uuid FROM storage_item TABLESAMPLE SYSTEM ({percent}) REPEATABLE ({SAMPLE_SEED}) "
+                       "WHERE organisation_id = %s", [org.pk])
+        pks = [row[0] for row in cursor.fetchall()]
+    return list(Item.objects.filter(pk__in=pks))
+
+
+def halved(answer: dict) -> dict:
+    """A 50% sample's facets with every count halved: what the sampled rows themselves hold."""
+    def half(n):
+        assert n % 2 == 0
+        return n // 2
+    shown = {}
+    for name, facet in answer.items():
+        counts = [half(c) for c in facet["counts"]] if "bins" in facet else [
+            {**c, "count": half(c["count"])} for c in facet["counts"]]
+        shown[name] = {**facet, "counts": counts, "missing": half(facet["missing"]),
+                       **({"other": half(facet["other"])} if "other" in facet else {})}
+    return shown
+
+
+def test_a_large_result_is_read_from_a_sample_scaled_to_the_estimated_count(large):
+    answer = large["api"].post(URL, json={"keys": EVERY_KEY}).json()
+    sample = sampled_items(large["org"], 50.0)
+    assert 0 < len(sample) < len(large["items"])
+    assert (answer["approximate"], answer["sample_percent"], answer["count"]) == (True, 50.0, 2 * len(sample))
+    by_key = {(f.get("key") or "$" + f["field"]): f for f in answer["facets"]}
+    for facet in by_key.values():  # every facet adds up to the estimated count
+        listed = facet["counts"] if "bins" in facet else [c["count"] for c in facet["counts"]]
+        assert sum(listed) + facet.get("other", 0) + facet["missing"] == answer["count"]
+    # At 50% every count is exactly twice the sampled rows' own: the facets ARE the sample's, scaled.
+    check_all(halved(by_key), sample)
+    score = by_key["score"]
+    assert (score["bins"][0], score["bins"][-1]) == (score["min"], score["max"]) and len(score["bins"]) == 21
+
+
+def test_a_filtered_large_result_is_sampled_and_a_small_one_stays_exact(large):
+    q = 'camera in ("cam1","cam2")'
+    answer = large["api"].post(URL, json={"q": q, "keys": EVERY_KEY}).json()
+    matching = [i for i in sampled_items(large["org"], 50.0) if i.client_metadata.get("camera") in ("cam1", "cam2")]
+    assert (answer["approximate"], answer["count"]) == (True, 2 * len(matching))
+    check_all(halved({(f.get("key") or "$" + f["field"]): f for f in answer["facets"]}), matching)
+
+    narrow = "score > 0.97"  # ~2% of 3,200 items: under the threshold, counted exactly
+    exact = large["api"].post(URL, json={"q": narrow, "keys": EVERY_KEY}).json()
+    scored = [i for i in large["items"] if number(i.client_metadata.get("score")) and i.client_metadata["score"] > 0.97]
+    assert 0 < len(scored) <= 100
+    assert (exact["approximate"], exact["sample_percent"], exact["count"]) == (False, None, len(scored))
+    check_all({(f.get("key") or "$" + f["field"]): f for f in exact["facets"]}, scored)

@@ -19,7 +19,9 @@ from apps.core.errors import ServiceValidationError
 from apps.core.parsers import StrictJSONParser
 from apps.explorer.api.serializers import FilterField, ScopeSerializer
 from apps.explorer.api.views import search_body
-from apps.explorer.facets import HISTOGRAM_BINS, MAX_FACET_KEYS, TOP_VALUES, explore_facets, facet_keys_from_json
+from apps.explorer.facets import (
+    EXACT_MAX_ROWS, HISTOGRAM_BINS, MAX_FACET_KEYS, TOP_VALUES, explore_facets, facet_keys_from_json,
+)
 from apps.explorer.selectors import explore_count, explore_folder
 
 SCOPE_MEMBERS = ("scope", "filter", "q")
@@ -83,6 +85,13 @@ class FacetSerializer(serializers.Serializer):
 
 class ExploreFacetsSerializer(serializers.Serializer):
     facets = FacetSerializer(many=True)
+    count = serializers.IntegerField(help_text="the items the facets describe: exact, or estimated from the sample")
+    approximate = serializers.BooleanField(
+        help_text=f"true when the result held more than {EXACT_MAX_ROWS:,} items: the facets were read from a "
+                  "sample of the item table and scaled to `count` (each facet's counts + other + missing = count; "
+                  "histogram bins span the sample's min and max)")
+    sample_percent = serializers.FloatField(allow_null=True, help_text="the sampled share of the item table, "
+                                                                       "null when exact")
 
 
 class ExploreCountSerializer(serializers.Serializer):
@@ -104,7 +113,7 @@ FACETS_ANSWER = {"facets": [
      "missing": 0},
     {"field": "width", "type": "number", "bins": [640, 840, 1040], "counts": [19, 14], "min": 640, "max": 1040,
      "missing": 4},
-]}
+], "count": 37, "approximate": False, "sample_percent": None}
 
 
 class ExploreFacetsView(APIView):
@@ -121,7 +130,9 @@ class ExploreFacetsView(APIView):
     def post(self, request):
         scope = _scope(request, request.data, extra=("keys",))
         keys = facet_keys_from_json(request.data.get("keys"))
-        return Response({"facets": explore_facets(**scope, keys=keys)})
+        answer = explore_facets(**scope, keys=keys)
+        return Response({"facets": answer.facets, "count": answer.count, "approximate": answer.approximate,
+                         "sample_percent": answer.sample_percent})
 
 
 class ExploreCountView(APIView):

@@ -216,8 +216,12 @@ def metadata_job_run(*, job_id) -> MetadataJob | None:
 
 
 def _metadata_job_work(claimed: MetadataJob, owner: str) -> tuple[str, str]:
-    job = MetadataJob.objects.select_related("folder", "created_by").get(pk=claimed.pk)
+    job = MetadataJob.objects.select_related("folder", "created_by").defer("items").get(pk=claimed.pk)
     job.lease_owner = owner
+    if job.patch is not None:
+        from apps.metadata.services.jobs_patch import patch_job_work  # it reads this module's _scope
+
+        return patch_job_work(job)
     try:
         facts = file_scan(job)
         _settle_options(job, facts)

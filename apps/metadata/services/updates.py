@@ -438,3 +438,90 @@ def metadata_change_revert(*, user, change: MetadataChange) -> MetadataChange:
         user=user, writes=[MetadataWrite(change.item_id, change.before, merge=False)],
         action=MetadataChangeAction.REVERT, reverts=change,
     )[0]
+
+
+# --------------------------------------------------------------------------- one patch, many items
+
+
+@dataclass(frozen=True)
+class PatchResult:
+    """What ``items_metadata_patch`` did: ``written`` items (each with its history row) and the
+    ``missing`` ones (trashed, or outside ``folder_ids``), which nothing was written for."""
+
+    written: int
+    missing: list
+
+
+# One statement for the items a set-based write serves exactly: update them and record their history
+# from ``RETURNING old.*, new.*``, no document travelling to Python. The UPDATE takes the row locks
+# itself, walking the ids in uuid order (the order ``items_metadata_write`` locks in, so concurrent bulk
+# writes queue rather than deadlock); a separate ``FOR UPDATE`` pass would write every row twice (it
+# cost 2/3 of the time). "Plain" items only: an object, no vectors, small enough that the patched
+# document cannot pass the size limit (its bytes plus the patch's, with the escaping margin). The ids
+# left over (others, trashed, out of scope) come back and are sorted out in Python.
+_PATCH_SQL = f"""
+WITH ids AS MATERIALIZED (SELECT DISTINCT u AS uuid FROM unnest(%(ids)s::uuid[]) u ORDER BY 1),
+upd AS (
+    UPDATE {Item._meta.db_table} i SET client_metadata = {{merged}}, updated_at = now()
+      FROM ids
+     WHERE i.uuid = ids.uuid AND i.deleted_at IS NULL AND i.folder_id = ANY(%(folders)s::uuid[])
+       AND jsonb_typeof(i.client_metadata) = 'object'
+       AND (octet_length(i.client_metadata::text) + %(patch_bytes)s) * {_ESCAPED_SIZE_FACTOR} <= %(max_bytes)s
+       AND NOT EXISTS (SELECT 1 FROM {Embedding._meta.db_table} e WHERE e.item_id = i.uuid)
+ RETURNING i.uuid, old.client_metadata AS before, new.client_metadata AS after
+),
+history AS (
+    INSERT INTO {MetadataChange._meta.db_table} (item_id, user_id, action, keys, before, after, reverts_id, at)
+    SELECT u.uuid, %(user_id)s::bigint, 'merge',
+           ARRAY(SELECT k FROM jsonb_object_keys(%(patch)s::jsonb) k
+                  WHERE u.before -> k IS DISTINCT FROM u.after -> k ORDER BY k COLLATE "C"),
+           u.before, u.after, NULL, now()
+      FROM upd u ORDER BY u.uuid
+ RETURNING item_id
+)
+SELECT (SELECT count(*) FROM history), ARRAY(SELECT uuid FROM ids EXCEPT SELECT item_id FROM history)
+"""
+DERIVED_KEYS = ("$encord", "keyframes")  # keys whose change rebuilds an item's key frames
+# A patch without nested objects is RFC 7386 as two jsonb operators: drop the removed keys, add the set ones.
+_FLAT_MERGE = "(i.client_metadata - %(removed)s::text[]) || %(values)s::jsonb"
+_DEEP_MERGE = "loupe_jsonb_merge_patch(i.client_metadata, %(patch)s::jsonb)"
+
+
+def items_metadata_patch(*, user, item_ids: list, patch: dict, folder_ids: list, schema) -> PatchResult:
+    """Merge ``patch`` (valid for the schema: the caller checked it) into every live item of ``item_ids``
+    in ``folder_ids`` (folders the caller may edit), recording one history row per item, as
+    ``items_metadata_write`` would, in a few statements instead of a document per item.
+
+    For bulk edits of a whole selection. A patch touching key frames (``$encord``, ``keyframes``) or an
+    embedding key, and items with vectors, take ``items_metadata_bulk_write`` (their derived rows)."""
+    if not isinstance(patch, dict) or not patch:
+        raise ValueError("a patch is a non-empty JSON object")
+    item_ids = sorted(set(item_ids))
+    if any(key in DERIVED_KEYS or (key in schema.keys and schema.keys[key].type == "embedding") for key in patch):
+        return _bulk_patch(user, item_ids, patch, folder_ids)
+    flat = not any(isinstance(value, dict) for value in patch.values())
+    text = json.dumps(patch, separators=(",", ":"))
+    with _array_cursor() as cursor, _history_references_held(cursor, user_id=getattr(user, "pk", None),
+                                                             reverts_id=None):
+        cursor.execute(_PATCH_SQL.replace("{merged}", _FLAT_MERGE if flat else _DEEP_MERGE), {
+            "ids": item_ids, "folders": list(folder_ids), "patch": text, "patch_bytes": len(text.encode()),
+            "max_bytes": settings.LOUPE_METADATA_MAX_BYTES, "user_id": getattr(user, "pk", None),
+            "removed": [key for key, value in patch.items() if value is None],
+            "values": json.dumps({key: value for key, value in patch.items() if value is not None}),
+        }, binary=True)
+        written, rest = cursor.fetchone()
+    if not rest:
+        return PatchResult(written, [])
+    others = _bulk_patch(user, sorted(rest), patch, folder_ids)
+    return PatchResult(written + others.written, others.missing)
+
+
+def _bulk_patch(user, item_ids: list, patch: dict, folder_ids: list) -> PatchResult:
+    """The items ``items_metadata_patch`` leaves to the general engine, 1,000 at a time."""
+    in_scope = set(Item.objects.filter(pk__in=item_ids, folder_id__in=folder_ids, deleted_at__isnull=True)
+                   .values_list("pk", flat=True))
+    ids = [pk for pk in item_ids if pk in in_scope]
+    for start in range(0, len(ids), BULK_MAX_ITEMS):
+        items_metadata_bulk_write(user=user, writes=[MetadataWrite(pk, patch, merge=True)
+                                                     for pk in ids[start:start + BULK_MAX_ITEMS]])
+    return PatchResult(len(ids), [pk for pk in item_ids if pk not in in_scope])
