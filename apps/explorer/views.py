@@ -3,7 +3,9 @@ built from the schema and/or a written expression, sorted, as a grid of thumbnai
 
 The page reads its whole state from the query string (``forms.explore_state``), builds ONE filter
 tree and calls the selectors the REST search calls (``explore_filter``, ``explore_items``,
-``explore_count``): the same compiler, visibility rule and keyset paginator. htmx requests get the
+``explore_count_answer``): the same compiler, visibility rule and keyset paginator. The count is the
+planner's estimate when an exact one is not cheap; the page then loads the exact count, the facets and
+the side panel as fragments (``views_panel``). htmx requests get the
 results fragment (the sidebar form targets it and pushes the URL; "load more" appends the next page).
 A filter the compiler refuses is shown with its message and position, on a 200 page.
 """
@@ -23,14 +25,14 @@ from django.views.decorators.http import require_GET
 
 from apps.core.errors import ServiceValidationError, database_input_refusal
 from apps.core.selectors import organisation_admin_ids, organisation_list
+from apps.explorer import counting
+from apps.explorer.counting import explore_count_answer
 from apps.explorer.filters import filter_from_json
 from apps.explorer.forms import (
     HOVER_KEYS, TYPE_CHOICES, ExploreState, canonical_query, column_choices, error_list, explore_state,
     sort_choices,
 )
-from apps.explorer.selectors import (
-    explore_count, explore_filter, explore_folder, explore_items, sort_from_json,
-)
+from apps.explorer.selectors import explore_filter, explore_folder, explore_items, sort_from_json
 from apps.metadata.selectors import schema_for
 from apps.storage.selectors import folder_list
 from apps.storage.views_items import item_thumbnail_url
@@ -73,7 +75,8 @@ def explore(request):
     }
     path = reverse("explorer:explore")
     query = canonical_query(request.GET, after=state.after)
-    context["first_page_url"] = f"{path}?{canonical_query(request.GET)}"
+    context["page_query"] = canonical_query(request.GET)  # the facets and exact-count fragments read the same state
+    context["first_page_url"] = f"{path}?{context['page_query']}"
     if results.get("next_token"):
         context["more_url"] = f"{path}?{canonical_query(request.GET, after=results['next_token'])}"
     if request.htmx and request.htmx.target in ("load-more", "results"):
@@ -105,7 +108,8 @@ def _results(request, organisation, folder, state: ExploreState) -> dict:
             tree = explore_filter(tree=filter_from_json(state.tree_json) if state.tree_json else None, q=state.q)
             page = explore_items(**scope, tree=tree, sort=sort_from_json(state.sort_json()), page_size=PAGE_SIZE,
                                  page_token=state.after or None)
-            count = explore_count(**scope, tree=tree)
+            # The estimate at once when an exact count is not cheap; the page then loads the exact one.
+            count = explore_count_answer(**scope, tree=tree, exact_below=counting.EXACT_COUNT_BELOW)
     except ServiceValidationError as exc:
         errors = error_list(exc)
         return {"items": [], "count": None, "errors": errors, "q_mark": _mark(state.q, errors)}
@@ -117,7 +121,17 @@ def _results(request, organisation, folder, state: ExploreState) -> dict:
     prefetch_related_objects(page.rows, "integration")  # item_thumbnail_url reads it: one query, not one per tile
     for item in page.rows:
         _decorate(item, state)
-    return {"items": page.rows, "count": count, "next_token": page.next_token or "", "errors": {}}
+    return {"items": page.rows, "count": count.count, "count_exact": count.exact, "count_about": about(count.count),
+            "next_token": page.next_token or "", "errors": {}}
+
+
+def about(count: int) -> str:
+    """An estimate as a person reads it: "about 1.2M", "about 12k", "about 340"."""
+    for size, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
+        if count >= size:
+            shown = f"{count / size:.1f}".removesuffix(".0") if count < 10 * size else f"{count // size}"
+            return f"about {shown}{suffix}"
+    return f"about {count}"
 
 
 def _mark(q: str, errors: dict) -> tuple[str, str, str] | None:

@@ -553,6 +553,14 @@ def _pdf_context(request, item: Item) -> dict:
             "page_src": reverse("storage:item-pdf-page", args=[item.pk, number])}
 
 
+def item_viewer_context(request, item: Item) -> dict:
+    """What the ``viewer`` partial of storage/item.html needs for ``item`` (the item page and the
+    Explorer's side panel render the same viewer)."""
+    children = list(item_children(item=item)) if item.is_container else []
+    return {**_viewer_context(item, children),
+            **(_pdf_context(request, item) if item.item_type == ItemType.PDF else {})}
+
+
 @require_GET
 def item_detail(request, pk):
     item = item_get_for(user=request.user, pk=pk)
