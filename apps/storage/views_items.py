@@ -568,7 +568,6 @@ def item_detail(request, pk):
         return render(request, "storage/item.html#pdf-pager", {"item": item, **_pdf_context(request, item)})
     role = folder_role(user=request.user, folder=item.folder)
     can_edit = FolderRole.rank(role) >= FolderRole.rank(FolderRole.EDITOR)
-    children = list(item_children(item=item)) if item.is_container else []
     return render(request, "storage/item.html", {
         "item": item,
         "can_edit": can_edit,
@@ -577,8 +576,7 @@ def item_detail(request, pk):
         **hooks.item_page_metadata_context(request, item, can_edit=can_edit),  # metadata card, history, frames
         "rename_form": ItemForm(initial={"name": item.name, "description": item.description}),
         "move_form": ItemMoveForm(choices=_move_choices(request, item)),
-        **_viewer_context(item, children),
-        **(_pdf_context(request, item) if item.item_type == ItemType.PDF else {}),
+        **item_viewer_context(request, item),
     })
 
 

@@ -71,5 +71,6 @@
   });
 
   document.addEventListener("DOMContentLoaded", load);
-  document.addEventListener("htmx:afterSettle", load);
+  // htmx:load fires on the new #results (an outerHTML swap's afterSettle fires on the detached old one).
+  document.addEventListener("htmx:load", load);
 })();

@@ -61,7 +61,7 @@
       const more = document.querySelector("#load-more a");
       if (more && !loadedBefore) {
         loadedBefore = list.length;
-        more.click();  // htmx appends the next page, then afterSettle moves on
+        more.click();  // htmx appends the next page; the htmx:load listener moves on
       }
     }
   }
@@ -88,14 +88,22 @@
     else if (event.key === "ArrowLeft") { step(-1); event.preventDefault(); }
   });
 
-  document.addEventListener("htmx:afterSettle", function () {
+  // htmx:load fires on each new node (tiles appended by "load more", the panel's new content): one
+  // look per batch of them, on the next frame.
+  let queued = false;
+  document.addEventListener("htmx:load", function () {
     const box = panel();
-    if (!box || box.hidden) return;
-    if (loadedBefore && tiles().length > loadedBefore) {
-      loadedBefore = 0;
-      step(1);
-    } else {
-      mark();
-    }
+    if (!box || box.hidden || queued) return;
+    queued = true;
+    requestAnimationFrame(function () {
+      queued = false;
+      if (box.hidden) return;
+      if (loadedBefore && tiles().length > loadedBefore) {
+        loadedBefore = 0;
+        step(1);
+      } else {
+        mark();
+      }
+    });
   });
 })();

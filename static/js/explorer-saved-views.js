@@ -19,7 +19,7 @@
   });
 
   // After a refused save htmx swaps the form back in: fill the state again for the next try.
-  document.addEventListener("htmx:afterSettle", function () {
+  document.addEventListener("htmx:load", function () {
     const query = document.getElementById("save-view-query");
     if (query && !query.value) query.value = window.location.search.replace(/^\?/, "");
   });

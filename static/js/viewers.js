@@ -97,5 +97,5 @@
   }
 
   document.addEventListener("DOMContentLoaded", bindAll);
-  document.addEventListener("htmx:afterSettle", bindAll);
+  document.addEventListener("htmx:load", bindAll);
 })();
