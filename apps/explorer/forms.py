@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from apps.core.errors import ServiceValidationError
 from apps.explorer.compiler import SORTABLE
 from apps.explorer.filters import BUILTIN_NAMES, builtin
+from apps.explorer.forms_any_key import AnyKeyFilter, any_key_filter
 from apps.metadata.validation import KeySpec
 from apps.storage.models import ItemType
 
@@ -63,6 +64,7 @@ class ExploreState:
     after: str = ""
     facets: list[Facet] = field(default_factory=list)
     tree_json: dict | None = None
+    any_key: AnyKeyFilter = field(default_factory=AnyKeyFilter)
     errors: dict[str, list[str]] = field(default_factory=dict)
 
     def sort_json(self) -> list[dict]:
@@ -105,6 +107,8 @@ def explore_state(params, specs: list[KeySpec], *, recursive_default: bool = Tru
     state.after = params.get("after", "")[:TOKEN_MAX]
     state.facets = _facets(params, specs)
     leaves = [leaf for facet in state.facets for leaf in _facet_leaves(facet, state.errors)]
+    state.any_key = any_key_filter(params, {spec.name: spec for spec in specs}, state.errors)
+    leaves += state.any_key.leaves
     state.tree_json = {"and": leaves} if leaves else None
     return state
 

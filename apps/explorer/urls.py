@@ -1,8 +1,17 @@
 from django.urls import path
 
-from apps.explorer import views
+from apps.explorer import views, views_panel, views_saved_page
 
 app_name = "explorer"
 urlpatterns = [
     path("", views.explore, name="explore"),
+    path("facets", views_panel.explore_facets_fragment, name="facets"),
+    path("count", views_panel.explore_count_fragment, name="count"),
+    path("items/<uuid:pk>/panel", views_panel.item_panel, name="item-panel"),
+    path("views/", views_saved_page.saved_views_page, name="saved-views"),
+    path("views/menu", views_saved_page.saved_views_menu, name="saved-views-menu"),
+    path("views/save", views_saved_page.saved_view_save, name="saved-view-save"),
+    path("views/<uuid:pk>/open", views_saved_page.saved_view_open, name="saved-view-open"),
+    path("views/<uuid:pk>/rename", views_saved_page.saved_view_rename, name="saved-view-rename"),
+    path("views/<uuid:pk>/delete", views_saved_page.saved_view_delete, name="saved-view-delete"),
 ]

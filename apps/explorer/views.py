@@ -3,7 +3,9 @@ built from the schema and/or a written expression, sorted, as a grid of thumbnai
 
 The page reads its whole state from the query string (``forms.explore_state``), builds ONE filter
 tree and calls the selectors the REST search calls (``explore_filter``, ``explore_items``,
-``explore_count``): the same compiler, visibility rule and keyset paginator. htmx requests get the
+``explore_count_answer``): the same compiler, visibility rule and keyset paginator. The count is the
+planner's estimate when an exact one is not cheap; the page then loads the exact count, the facets and
+the side panel as fragments (``views_panel``). htmx requests get the
 results fragment (the sidebar form targets it and pushes the URL; "load more" appends the next page).
 A filter the compiler refuses is shown with its message and position, on a 200 page.
 """
@@ -25,14 +27,14 @@ from django.views.decorators.http import require_GET
 
 from apps.core.errors import ServiceValidationError, database_input_refusal
 from apps.core.selectors import organisation_admin_ids, organisation_list
+from apps.explorer import counting
+from apps.explorer.counting import explore_count_answer
 from apps.explorer.filters import filter_from_json
 from apps.explorer.forms import (
     HOVER_KEYS, TYPE_CHOICES, ExploreState, canonical_query, column_choices, error_list, explore_state,
     sort_choices,
 )
-from apps.explorer.selectors import (
-    explore_count, explore_filter, explore_folder, explore_items, sort_from_json,
-)
+from apps.explorer.selectors import explore_filter, explore_folder, explore_items, sort_from_json
 from apps.explorer.views_select import actions_context, selection_scope
 from apps.metadata.selectors import schema_for
 from apps.storage.selectors import folder_list
@@ -43,7 +45,7 @@ PAGE_SIZE = 60  # tiles per "load more" step
 SCOPE_FOLDERS_MAX = 1000  # folders the scope menu lists (the folder pages link any other one here)
 
 
-def _organisation(request, requested: str):
+def page_organisation(request, requested: str):
     """The organisation the URL names among the user's, else the first they administer, else their first
     (None when they belong to none: the page then says so)."""
     organisations = organisation_list(user=request.user)
@@ -60,7 +62,7 @@ def _organisation(request, requested: str):
 
 @require_GET
 def explore(request):
-    organisation = _organisation(request, request.GET.get("organisation", "")[:64])
+    organisation = page_organisation(request, request.GET.get("organisation", "")[:64])
     specs = schema_specs(organisation)
     state = explore_state(request.GET, specs)
     folder = explore_folder(user=request.user, organisation=organisation, pk=state.folder) \
@@ -96,6 +98,7 @@ def explore_render(request, *, organisation, folder, state: ExploreState, specs,
             context.update(actions_context(user=request.user, organisation=organisation, specs=specs,
                                            scope_folders=choices))
     first = canonical_query(request.GET, recursive_default=state.recursive_default)
+    context["page_query"] = _fragment_query(request, organisation, folder, state)
     context["first_page_url"] = f"{path}?{first}" if first else path
     if results.get("next_token"):
         more = canonical_query(request.GET, after=results["next_token"], recursive_default=state.recursive_default)
@@ -110,6 +113,21 @@ def explore_render(request, *, organisation, folder, state: ExploreState, specs,
     # browser's cached fragment as the whole page.
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
     return response
+
+
+def _fragment_query(request, organisation, folder, state: ExploreState) -> str:
+    """The state as the facet, exact-count and saved-view fragments read it (``views_panel.page_search``):
+    the organisation, scope folder and subfolder switch always spelled out, since a folder page holds
+    them in its path and its own default for ``sub``."""
+    params = request.GET.copy()
+    for name in ("organisation", "folder", "sub", "after"):
+        params.pop(name, None)
+    if organisation is not None:
+        params["organisation"] = str(organisation.pk)
+    if folder is not None:
+        params["folder"] = str(folder.pk)
+    params["sub"] = "1" if state.recursive else "0"
+    return canonical_query(params)
 
 
 def schema_specs(organisation) -> list:
@@ -139,7 +157,8 @@ def _results(request, organisation, folder, state: ExploreState) -> dict:
             tree = explore_filter(tree=filter_from_json(state.tree_json) if state.tree_json else None, q=state.q)
             page = explore_items(**scope, tree=tree, sort=sort_from_json(state.sort_json()), page_size=PAGE_SIZE,
                                  page_token=state.after or None)
-            count = explore_count(**scope, tree=tree)
+            # The estimate at once when an exact count is not cheap; the page then loads the exact one.
+            count = explore_count_answer(**scope, tree=tree, exact_below=counting.EXACT_COUNT_BELOW)
     except ServiceValidationError as exc:
         errors = error_list(exc)
         return {"items": [], "count": None, "errors": errors, "q_mark": _mark(state.q, errors)}
@@ -151,7 +170,17 @@ def _results(request, organisation, folder, state: ExploreState) -> dict:
     prefetch_related_objects(page.rows, "integration")  # item_thumbnail_url reads it: one query, not one per tile
     for item in page.rows:
         _decorate(item, state)
-    return {"items": page.rows, "count": count, "next_token": page.next_token or "", "errors": {}}
+    return {"items": page.rows, "count": count.count, "count_exact": count.exact, "count_about": about(count.count),
+            "next_token": page.next_token or "", "errors": {}}
+
+
+def about(count: int) -> str:
+    """An estimate as a person reads it: "about 1.2M", "about 12k", "about 340"."""
+    for size, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
+        if count >= size:
+            shown = f"{count / size:.1f}".removesuffix(".0") if count < 10 * size else f"{count // size}"
+            return f"about {shown}{suffix}"
+    return f"about {count}"
 
 
 def _mark(q: str, errors: dict) -> tuple[str, str, str] | None:

@@ -80,7 +80,9 @@ def _key(request, pk) -> MetadataKey:
 
 @require_GET
 def schema(request):
-    return _panel(request, _organisation(request))
+    # ?declare=<name>: the Explorer's "Declare this key" link opens the add-key form with the name filled in.
+    declare = request.GET.get("declare", "")[:255]
+    return _panel(request, _organisation(request), form=KeyAddForm(initial={"name": declare}) if declare else None)
 
 
 @require_POST

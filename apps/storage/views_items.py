@@ -568,6 +568,14 @@ def _member_walk(item: Item) -> dict:
     }}
 
 
+def item_viewer_context(request, item: Item) -> dict:
+    """What the ``viewer`` partial of storage/item.html needs for ``item`` (the item page and the
+    Explorer's side panel render the same viewer)."""
+    children = list(item_children(item=item)) if item.is_container else []
+    return {**_viewer_context(item, children),
+            **(_pdf_context(request, item) if item.item_type == ItemType.PDF else {})}
+
+
 @require_GET
 def item_detail(request, pk):
     item = item_get_for(user=request.user, pk=pk)
@@ -575,7 +583,6 @@ def item_detail(request, pk):
         return render(request, "storage/item.html#pdf-pager", {"item": item, **_pdf_context(request, item)})
     role = folder_role(user=request.user, folder=item.folder)
     can_edit = FolderRole.rank(role) >= FolderRole.rank(FolderRole.EDITOR)
-    children = list(item_children(item=item)) if item.is_container else []
     return render(request, "storage/item.html", {
         "item": item,
         "can_edit": can_edit,
@@ -585,8 +592,7 @@ def item_detail(request, pk):
         **(_member_walk(item) if item.parent_id else hooks.item_page_neighbours(request, item)),  # previous/next
         "rename_form": ItemForm(initial={"name": item.name, "description": item.description}),
         "move_form": ItemMoveForm(choices=_move_choices(request, item)),
-        **_viewer_context(item, children),
-        **(_pdf_context(request, item) if item.item_type == ItemType.PDF else {}),
+        **item_viewer_context(request, item),
     })
 
 

@@ -1,10 +1,12 @@
 // Item page viewers: the video frame strip seeks its video, a click on the audio waveform seeks the
-// audio, and the DICOM slice slider scrolls through the series' slice pictures.
+// audio, and the DICOM slice slider scrolls through the series' slice pictures. The same viewers appear in
+// the Explorer's side panel (an htmx swap): each is bound once, on load and after every swap.
 (function () {
   "use strict";
 
   function frameStrips() {
     document.querySelectorAll(".frame-strip[data-video]").forEach(function (strip) {
+      if (!once(strip)) return;
       const video = document.getElementById(strip.dataset.video);
       if (!video) return;
       const frames = Array.from(strip.querySelectorAll(".frame"));
@@ -23,6 +25,7 @@
 
   function waveforms() {
     document.querySelectorAll(".waveform[data-audio]").forEach(function (box) {
+      if (!once(box)) return;
       const audio = document.getElementById(box.dataset.audio);
       const head = box.querySelector(".playhead");
       if (!audio) return;
@@ -45,7 +48,7 @@
   function sliceViewer() {
     const range = document.getElementById("slice-range");
     const data = document.getElementById("slice-data");
-    if (!range || !data) return;
+    if (!range || !data || !once(range)) return;
     const slices = JSON.parse(data.textContent);
     const label = document.getElementById("slice-label");
     const windowText = document.getElementById("slice-window");
@@ -81,9 +84,18 @@
     }, { passive: false });
   }
 
-  document.addEventListener("DOMContentLoaded", function () {
+  function once(element) {
+    if (element.dataset.viewerBound) return false;
+    element.dataset.viewerBound = "1";
+    return true;
+  }
+
+  function bindAll() {
     frameStrips();
     waveforms();
     sliceViewer();
-  });
+  }
+
+  document.addEventListener("DOMContentLoaded", bindAll);
+  document.addEventListener("htmx:load", bindAll);
 })();
