@@ -264,6 +264,26 @@ def test_metadata_is_validated_against_the_schema_at_import(editor, folder, org,
     assert Item.objects.get(import_job=job).client_metadata == {"score": 0.5, "seen": "2024-05-01T10:00:00+00:00"}
 
 
+@pytest.mark.parametrize("declared", [False, True], ids=["no-schema", "schema-without-these-keys"])
+def test_metadata_over_the_size_limit_fails_its_entry_in_utf8_bytes(editor, folder, org, make_user, settings,
+                                                                     declared):
+    """Untyped metadata skips the Python walk (its JSON is encoded once, for the size and the COPY):
+    the limit still counts UTF-8 bytes of compact JSON, as the metadata API does."""
+    from apps.metadata.services.schema import schema_key_add
+
+    if declared:
+        admin = make_user(org, role="admin", email="orgadmin@example.com")
+        schema_key_add(user=admin, organisation=org, name="score", type="number")
+    settings.LOUPE_METADATA_MAX_BYTES = 40
+    fits, over = {"note": "é" * 10}, {"note": "é" * 16}  # 31 and 43 bytes, 21 and 27 characters
+    job = _run(editor, folder, {"images": [_image(0, clientMetadata=fits), _image(1, clientMetadata=over)]})
+    assert (job.done, job.failed) == (1, 1)
+    error = job.errors.get()
+    assert (error.entry_index, error.pointer, error.reason) == (
+        1, "/images/1/clientMetadata", "metadata: 43 bytes of JSON, more than the limit of 40 bytes")
+    assert Item.objects.get(import_job=job).client_metadata == fits
+
+
 @pytest.mark.parametrize("checks_skipped", [True, False], ids=["fk-checks-by-construction", "fk-checks-per-row"])
 def test_embeddings_and_key_frames_are_stored_at_import(editor, folder, org, make_user, monkeypatch, checks_skipped):
     from apps.core import foreign_keys
