@@ -83,12 +83,13 @@ def explore_facets_fragment(request):
     def read():
         scope, state = page_search(request)
         keys = _facet_keys(state)
-        facets = []
+        facets, sampled = [], None
         for start in range(0, len(keys), MAX_FACET_KEYS):
             chunk = keys[start:start + MAX_FACET_KEYS]
-            answers = explore_facets(**scope, keys=tuple(key for _, key in chunk))
-            facets += [facet_view(param, answer) for (param, _), answer in zip(chunk, answers)]
-        return render(request, "explorer/_facets.html", {"facets": facets})
+            answer = explore_facets(**scope, keys=tuple(key for _, key in chunk))
+            facets += [facet_view(param, facet) for (param, _), facet in zip(chunk, answer.facets)]
+            sampled = answer.sample_percent if answer.approximate else sampled
+        return render(request, "explorer/_facets.html", {"facets": facets, "sample_percent": sampled})
     return _guarded(request, read)
 
 

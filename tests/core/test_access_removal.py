@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
 import requests
@@ -20,6 +21,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 
 from apps.core.models import OrganisationMember, User
 from apps.core.services import api_token_create, organisation_member_set
@@ -59,6 +61,11 @@ def world(transactional_db, org, make_user, api_for, live_server, test_files):
     metadata_job = MetadataJob(organisation=org, folder=sub, created_by=leaver, file_name="m.csv", file_format="csv")
     metadata_job.source.save("m.csv", ContentFile(b"uuid,site\n"), save=False)
     metadata_job.save()  # never sent to a worker: it stays PENDING
+    # As if both messages waited in a busy queue: a worker left running by an earlier test sweeps for
+    # PENDING jobs older than the (5 s) staleness window, and would otherwise run them mid-test.
+    waiting = timezone.now() + timedelta(days=1)
+    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=waiting)
+    MetadataJob.objects.filter(pk=metadata_job.pk).update(heartbeat_at=waiting)
     api = api_for(leaver)
     browser = _browser(live_server, leaver)
     return {"org": org, "owner": owner, "leaver": leaver, "superuser": superuser, "top": top, "sub": sub,

@@ -279,7 +279,8 @@ def test_the_results_fragment_for_htmx(client, world):
     html = client.get(URL + "?in:camera=cam1", headers={"HX-Request": "true", "HX-Target": "results"}).content.decode()
 
     # The facets fragment follows the same state (the sidebar loads it after the swap).
-    assert html.lstrip().startswith('<div id="results" data-facets-url="/explore/facets?in%3Acamera=cam1">')
+    facets_url = f"/explore/facets?in%3Acamera=cam1&amp;organisation={world['org'].pk}"
+    assert html.lstrip().startswith(f'<div id="results" data-facets-url="{facets_url}">')
     assert 'id="facets"' not in html
     assert int(COUNT.search(html).group(1)) == len(expected(world, lambda m, i: m.get("camera") == "cam1"))
 
