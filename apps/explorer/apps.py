@@ -7,3 +7,23 @@ class ExplorerConfig(AppConfig):
     name = "apps.explorer"
     label = "explorer"
     verbose_name = "Explorer"
+
+    def ready(self) -> None:
+        from apps.metadata.hooks import hook_set
+
+        # Metadata decides when keys change or are bulk-loaded; the Explorer owns the indexes that follow
+        # (apps.explorer.indexes): built in a task after a schema change, dropped at once for a large load.
+        hook_set("key_indexes_changed", _key_indexes_changed)
+        hook_set("key_indexes_set_aside", _key_indexes_set_aside)
+
+
+def _key_indexes_changed(organisation_id) -> None:
+    from apps.explorer.tasks import key_indexes_sync_task
+
+    key_indexes_sync_task.delay(str(organisation_id))
+
+
+def _key_indexes_set_aside(organisation_id) -> None:
+    from apps.explorer.indexes import key_indexes_sync
+
+    key_indexes_sync(organisation_id=organisation_id)
