@@ -150,7 +150,13 @@ def _after(walk: list[tuple[str, bool, str | None]], values: list) -> Q:
             if nulls == "last":
                 beyond |= Q(**{f"{name}__isnull": True})
         clauses.append(equal & beyond)
-    return reduce(or_, clauses)
+    after = reduce(or_, clauses)
+    first, desc, nulls = walk[0]
+    if nulls is None and values[0] is not None:
+        # Implied by the clauses, but a plain bound the planner can start an index scan at (the ORs
+        # alone make it read the index from the top and filter: page 500 then costs 500 pages).
+        after &= Q(**{f"{first}__{'lte' if desc else 'gte'}": values[0]})
+    return after
 
 
 def _signature(fields: list[tuple[str, bool]]) -> str:

@@ -18,12 +18,22 @@ class ExplorerConfig(AppConfig):
 
 
 def _key_indexes_changed(organisation_id) -> None:
+    from django.conf import settings
+
     from apps.explorer.tasks import key_indexes_sync_task
+
+    if not settings.LOUPE_EXPLORER_INDEXES:
+        return
 
     key_indexes_sync_task.delay(str(organisation_id))
 
 
 def _key_indexes_set_aside(organisation_id) -> None:
+    from django.conf import settings
+
     from apps.explorer.indexes import key_indexes_sync
+
+    if not settings.LOUPE_EXPLORER_INDEXES:
+        return
 
     key_indexes_sync(organisation_id=organisation_id)

@@ -42,7 +42,7 @@ def _statistics_names(org) -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def _wait_for_indexes(org, expected: set[str], timeout: float = 30) -> set[str]:
+def _wait_for_indexes(org, expected: set[str], timeout: float = 120) -> set[str]:
     """The organisation's valid indexes once they are ``expected`` (or the timeout passed) and the sync
     that built them has finished (statistics and ANALYZE come after the indexes, under its lock)."""
     deadline = time.monotonic() + timeout
@@ -97,9 +97,10 @@ def _plan(sql: str, params) -> str:
 
 
 @pytest.fixture
-def indexed(org, make_user, celery_worker_process):
+def indexed(org, make_user, celery_worker_process, settings):
     """The 200-item fixture, its schema declared through the schema service, its indexes built by the
     worker's task after the declarations committed, and fresh planner statistics."""
+    settings.LOUPE_EXPLORER_INDEXES = True  # off for the rest of the suite (config/settings/test.py)
     admin = make_user(org, role="admin")
     build(org, admin)
     assert _wait_for_indexes(org, _all_indexes(org)) == _all_indexes(org)

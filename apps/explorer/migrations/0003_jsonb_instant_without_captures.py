@@ -6,6 +6,10 @@ its index build minutes), where a plain ``~`` test of the same shape costs ~10 u
 fixed places once the shape is known, so this version checks the shape with ``~`` and cuts them out
 with ``substr``. The checks (every field in range, so the final cast never raises) and the results are
 unchanged; the function keeps its name and signature, so the indexes over it stay valid.
+
+``COST 1000`` (plpgsql's default is 100): still ~10-50 us a call, so a datetime range must come from
+the key's index, not from filtering rows read in another order (measured at 1M items: a two-week range
+sorted by created, 1,138 ms filtering the created order, 246 ms from the key's index, same load).
 """
 
 from django.db import migrations
@@ -16,7 +20,7 @@ _jsonb_instant_0001 = importlib.import_module("apps.explorer.migrations.0001_jso
 
 CREATE = r"""
 CREATE OR REPLACE FUNCTION loupe_jsonb_instant(value jsonb) RETURNS timestamptz
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $fn$
 DECLARE
     s text; rest text; zone text;
     y int; mo int; d int; hh int := 0; mi int := 0; ss int := 0; zh int := 0; zm int := 0;
