@@ -69,10 +69,7 @@ def keyset_page(queryset: QuerySet, *, ordering, page_size: int, token: str | No
     walk = [(name, desc, ("first" if backwards else "last") if name in nullable else None) for name, desc in fields]
     if backwards:
         walk = [(name, not desc, nulls) for name, desc, nulls in walk]
-    queryset = queryset.order_by(*(_order(name, desc, nulls) for name, desc, nulls in walk))
-    if values is not None:
-        queryset = queryset.filter(_after(walk, values))
-    rows = list(queryset[: page_size + 1])
+    rows = _read(queryset, walk, values, page_size + 1)
     more = len(rows) > page_size
     rows = rows[:page_size]
     if backwards:
@@ -106,6 +103,39 @@ def keyset_neighbours(queryset: QuerySet, *, ordering, pk, nulls_last=()) -> tup
         ordered = queryset.order_by(*(_order(name, desc, nulls) for name, desc, nulls in walk))
         found.append(ordered.filter(_after(walk, values)).first())
     return found[0], found[1]
+
+
+def _read(queryset: QuerySet, walk: list[tuple[str, bool, str | None]], values: list | None, limit: int) -> list:
+    """Up to ``limit`` rows after ``values`` (from the start when None) in ``walk`` order.
+
+    When the first name may be NULL, its non-NULL and its NULL rows are read as two queries, each in a
+    plain order (``ORDER BY v DESC``, no ``NULLS LAST``, the non-NULL part filtered ``v IS NOT NULL``):
+    the order and predicate that a btree over ``v`` partial on ``v IS NOT NULL`` serves (the Explorer's
+    key indexes), where ``ORDER BY v DESC NULLS LAST`` over every row would sort them all. The second
+    query runs only when the first leaves the page short.
+    """
+    name, desc, nulls = walk[0]
+    if nulls is None:
+        return list(_walk_query(queryset, walk, values)[:limit])
+    present = (Q(**{f"{name}__isnull": False}), [(name, desc, None), *walk[1:]], values)
+    absent = (Q(**{f"{name}__isnull": True}), walk[1:], values[1:] if values is not None else None)
+    parts = [present, absent] if nulls == "last" else [absent, present]
+    if values is not None:  # start in the part the token's row is in, after it; later parts from their start
+        parts = parts[1:] if (values[0] is None) == (nulls == "last") else parts
+        parts = [parts[0], *((where, part, None) for where, part, _ in parts[1:])]
+    else:
+        parts = [(where, part, None) for where, part, _ in parts]
+    rows: list = []
+    for where, part, after in parts:
+        rows += list(_walk_query(queryset.filter(where), part, after)[: limit - len(rows)])
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def _walk_query(queryset: QuerySet, walk, values) -> QuerySet:
+    queryset = queryset.order_by(*(_order(name, desc, nulls) for name, desc, nulls in walk))
+    return queryset.filter(_after(walk, values)) if values is not None else queryset
 
 
 def _order(name: str, desc: bool, nulls: str | None):
@@ -143,7 +173,13 @@ def _after(walk: list[tuple[str, bool, str | None]], values: list) -> Q:
             if nulls == "last":
                 beyond |= Q(**{f"{name}__isnull": True})
         clauses.append(equal & beyond)
-    return reduce(or_, clauses)
+    after = reduce(or_, clauses)
+    first, desc, nulls = walk[0]
+    if nulls is None and values[0] is not None:
+        # Implied by the clauses, but a plain bound the planner can start an index scan at (the ORs
+        # alone make it read the index from the top and filter: page 500 then costs 500 pages).
+        after &= Q(**{f"{first}__{'lte' if desc else 'gte'}": values[0]})
+    return after
 
 
 def _signature(fields: list[tuple[str, bool]]) -> str:

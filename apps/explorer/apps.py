@@ -9,13 +9,40 @@ class ExplorerConfig(AppConfig):
     verbose_name = "Explorer"
 
     def ready(self) -> None:
-        from apps.storage.hooks import hook_set
+        from apps.metadata.hooks import hook_set as metadata_hook_set
+        from apps.storage.hooks import hook_set as storage_hook_set
 
         # The item page (storage) walks the result it was opened from through this app's selectors.
-        hook_set("item_page_neighbours", _item_page_neighbours)
+        storage_hook_set("item_page_neighbours", _item_page_neighbours)
+        # Metadata decides when keys change or are bulk-loaded; the Explorer owns the indexes that follow
+        # (apps.explorer.indexes): built in a task after a schema change, dropped at once for a large load.
+        metadata_hook_set("key_indexes_changed", _key_indexes_changed)
+        metadata_hook_set("key_indexes_set_aside", _key_indexes_set_aside)
 
 
 def _item_page_neighbours(request, item) -> dict:
     from apps.explorer.views_walk import item_page_neighbours  # a view module: loaded on first use
 
     return item_page_neighbours(request, item)
+
+
+def _key_indexes_changed(organisation_id) -> None:
+    from django.conf import settings
+
+    from apps.explorer.tasks import key_indexes_sync_task
+
+    if not settings.LOUPE_EXPLORER_INDEXES:
+        return
+
+    key_indexes_sync_task.delay(str(organisation_id))
+
+
+def _key_indexes_set_aside(organisation_id) -> None:
+    from django.conf import settings
+
+    from apps.explorer.indexes import key_indexes_sync
+
+    if not settings.LOUPE_EXPLORER_INDEXES:
+        return
+
+    key_indexes_sync(organisation_id=organisation_id)

@@ -12,9 +12,12 @@ is not in the table is refused. Undeclared (and soft-deleted) keys are ``untyped
   ``not camera = "cam3"`` also matches items without ``camera``. Leaves stay plain (no coalesce) so
   that an index on the same expression serves them: the typed values (``NUMBER_VALUE`` ...) are NULL
   for another kind, which is also what a partial index ``WHERE <value> IS NOT NULL`` needs.
-- Equality and membership are JSONB containment (``client_metadata @> '{"k": v}'``), which a GIN index
-  serves; ranges compare a cast of the value guarded by ``jsonb_typeof`` (never raw JSONB: STYLE rule 5);
-  datetimes compare as instants through ``loupe_jsonb_instant`` (migration ``explorer.0001``).
+- Equality and membership of a declared number, varchar, uuid or enum key compare its typed value
+  (``NUMBER_VALUE = %s``, ``STRING_VALUE = ANY(%s)``), the expression of the key's btree and statistics
+  (``apps.explorer.indexes``); of a boolean or undeclared key they are JSONB containment
+  (``client_metadata @> '{"k": v}'``), which the organisation's GIN index serves. Ranges compare a cast
+  of the value guarded by ``jsonb_typeof`` (never raw JSONB: STYLE rule 5); datetimes compare as
+  instants through ``loupe_jsonb_instant`` (migration ``explorer.0001``).
 """
 
 from __future__ import annotations
@@ -165,6 +168,17 @@ def _key_equality(check: Callable[[Leaf, Any], Any], kind: Callable[[Any], str] 
     return compile_leaf
 
 
+def _typed_equality(check: Callable[[Leaf, Any], Any], kind: str):
+    """eq / ne / in of a declared key on its typed value (what the key's btree indexes)."""
+    def compile_leaf(leaf: Leaf, spec) -> tuple[str, list]:
+        template, params = _typed_value(leaf.name, kind)
+        if leaf.op == "in":
+            values = [check(leaf, v) for v in leaf.value]
+            return f"{template} = ANY(%s)", [*params, [float(v) for v in values] if kind == "number" else values]
+        return f"{template} {COMPARISONS[leaf.op]} %s", [*params, check(leaf, leaf.value)]
+    return compile_leaf
+
+
 def _key_number_range(leaf: Leaf, spec) -> tuple[str, list]:
     if leaf.op == "between":
         low, high = (_number(leaf, v) for v in leaf.value)
@@ -229,18 +243,18 @@ def _untyped_range(leaf: Leaf, spec) -> tuple[str, list]:
 
 
 _BOOLEAN_EQ = _key_equality(_boolean, lambda v: "boolean")
-_NUMBER_EQ = _key_equality(_number, "number")
+_NUMBER_EQ = _typed_equality(_number, "number")
 _DATETIME_EQ = _key_instant
-_UUID_EQ = _key_equality(_uuid, "string")
+_UUID_EQ = _typed_equality(_uuid, "string")
 _UNTYPED_EQ = _key_equality(_scalar, _json_kind)
 
 
 def _varchar_eq(leaf: Leaf, spec) -> tuple[str, list]:
-    return _key_equality(lambda lf, v: _string(lf, v, spec), "string")(leaf, spec)
+    return _typed_equality(lambda lf, v: _string(lf, v, spec), "string")(leaf, spec)
 
 
 def _enum_eq(leaf: Leaf, spec) -> tuple[str, list]:
-    return _key_equality(_enum_value(spec.enum_values), "string")(leaf, spec)
+    return _typed_equality(_enum_value(spec.enum_values), "string")(leaf, spec)
 
 
 def _table() -> dict[tuple[str, str], Callable]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import BooleanField, F, Func, Q, QuerySet
 
 from apps.core.errors import ServiceValidationError
 from apps.core.pagination import PageTokenError, keyset_neighbours, keyset_page
@@ -74,16 +75,26 @@ def sort_from_json(data, *, path: str = "sort") -> tuple[SortKey, ...]:
 def explore_scope(*, user, organisation, scope_folder: Folder | None = None, recursive: bool = True) -> QuerySet[Item]:
     """The live top-level items ``user`` may see in ``organisation`` (every organisation of theirs when
     None), in ``scope_folder`` (and below it when ``recursive``) when given. Items in a trashed folder
-    are never in scope."""
-    items = Item.objects.live().top_level().visible_to(user).filter(folder__deleted_at__isnull=True)
+    are never in scope.
+
+    The folders (visible to ``user``, live, in the scope) are one ``ARRAY(SELECT ...)`` of the same
+    statement, which PostgreSQL evaluates once and checks on each item as ``folder_id = ANY(...)``: with
+    a join to the folders instead the planner starts from them and loops into each folder's items, so
+    no index over the organisation's items (a key's btree, the created order) can give the page in
+    order, and a first page sorts every match.
+    """
+    folders = Folder.objects.visible_to(user).filter(deleted_at__isnull=True)
+    if organisation is not None:
+        folders = folders.filter(organisation_id=organisation.pk)
+    if scope_folder is not None:
+        folders = folders.filter(Q(pk=scope_folder.pk) | Q(path__contains=[scope_folder.pk])) if recursive \
+            else folders.filter(pk=scope_folder.pk)
+    in_folders = Func(F("folder_id"), ArraySubquery(folders.order_by().values("pk")), arg_joiner=" = ANY(",
+                      template="(%(expressions)s))", output_field=BooleanField())
+    items = Item.objects.live().top_level()
     if organisation is not None:
         items = items.filter(organisation_id=organisation.pk)
-    if scope_folder is not None:
-        if recursive:
-            items = items.filter(Q(folder_id=scope_folder.pk) | Q(folder__path__contains=[scope_folder.pk]))
-        else:
-            items = items.filter(folder_id=scope_folder.pk)
-    return items
+    return items.filter(in_folders)
 
 
 def explore_folder(*, user, organisation, pk) -> Folder:
@@ -137,14 +148,13 @@ def explore_items(*, user, organisation, scope_folder: Folder | None = None, rec
 
     Raises ``ServiceValidationError`` keyed ``filter...``/``q``/``sort[i]``/``page_token`` for input it refuses.
     """
-    items, ordering, listing = _sorted(user=user, organisation=organisation, scope_folder=scope_folder,
-                                       recursive=recursive, tree=tree, sort=sort)
+    items, ordering, listing, nullable = _sorted(user=user, organisation=organisation, scope_folder=scope_folder,
+                                                 recursive=recursive, tree=tree, sort=sort)
     if defer:
         items = items.defer(*defer)
     try:
         page = keyset_page(items, ordering=ordering, page_size=page_size, token=page_token,
-                           nulls_last=tuple(name.lstrip("-") for name in ordering), listing=listing,
-                           token_max_length=TOKEN_MAX_LENGTH)
+                           nulls_last=nullable, listing=listing, token_max_length=TOKEN_MAX_LENGTH)
     except PageTokenError as exc:
         raise ServiceValidationError({"page_token": f"Not a page token of this search and sort ({exc})."}) from exc
     return ExplorePage(page.rows, page.next_token, page.previous_token)
@@ -159,26 +169,29 @@ def explore_neighbours(*, user, organisation, item_pk, scope_folder: Folder | No
 
     Raises ``ServiceValidationError`` as ``explore_items`` does.
     """
-    items, ordering, _listing = _sorted(user=user, organisation=organisation, scope_folder=scope_folder,
-                                        recursive=recursive, tree=tree, sort=sort)
-    nullable = tuple(name.lstrip("-") for name in ordering)
+    items, ordering, _listing, nullable = _sorted(user=user, organisation=organisation, scope_folder=scope_folder,
+                                                  recursive=recursive, tree=tree, sort=sort)
     return keyset_neighbours(items, ordering=ordering, pk=item_pk, nulls_last=nullable)
 
 
-def _sorted(*, user, organisation, scope_folder, recursive, tree, sort) -> tuple[QuerySet[Item], list[str], str]:
-    """The filtered scope annotated with one ``sort_<i>`` value per sort key, its ordering, and the
-    listing that names what those annotations stand for (so a page token of another sort is refused)."""
+def _sorted(*, user, organisation, scope_folder, recursive, tree,
+            sort) -> tuple[QuerySet[Item], list[str], str, tuple[str, ...]]:
+    """The filtered scope annotated with one ``sort_<i>`` value per sort key, its ordering, the listing
+    that names what those annotations stand for (so a page token of another sort is refused), and the
+    annotations that may be NULL (the paginator reads their NULLs as a second part)."""
     schema = _schema(organisation)
     items = explore_queryset(user=user, organisation=organisation, scope_folder=scope_folder,
                              recursive=recursive, tree=tree, schema=schema)
     sort = sort or sort_from_json(None)
-    annotations, ordering = {}, []
+    annotations, ordering, nullable = {}, [], []
     for index, key in enumerate(sort):
         alias = f"sort_{index}"
         annotations[alias] = sort_value(target=key.target, name=key.name, schema=schema, path=f"sort[{index}]")
         ordering.append(f"-{alias}" if key.desc else alias)
+        if key.target == "key" or builtin(key.name).nullable:  # the paginator reads NULLs as a second part
+            nullable.append(alias)
     listing = json.dumps([[k.target, k.name, k.desc] for k in sort], ensure_ascii=False)
-    return items.annotate(**annotations).select_related("folder"), ordering, listing
+    return items.annotate(**annotations).select_related("folder"), ordering, listing, tuple(nullable)
 
 
 def explore_count(*, user, organisation, scope_folder=None, recursive=True, tree: Node | None = None) -> int:

@@ -53,7 +53,7 @@ class MetadataKey(TimestampedModel):
     state = models.CharField(max_length=16, choices=KeyState.choices, default=KeyState.ACTIVE)
     deleted_type = models.CharField(max_length=16, choices=KeyType.choices, blank=True)
     bulk_loads = models.PositiveIntegerField(
-        default=0, help_text="Large imports running now; the key's HNSW index is rebuilt when the last ends."
+        default=0, help_text="Large imports running now; the key's indexes (HNSW, Explorer) are rebuilt when the last ends."
     )
 
     class Meta:

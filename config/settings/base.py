@@ -213,7 +213,9 @@ LOUPE_JOB_SWEEP_EVERY_S = env.get_int("LOUPE_JOB_SWEEP_EVERY_S", 10)
 LOUPE_IMPORT_MAX_BYTES = env.get_int("LOUPE_IMPORT_MAX_BYTES", 2 * 1024**3)
 # Largest metadata object of one item, as JSON (the spec's default: 1 MiB).
 LOUPE_METADATA_MAX_BYTES = env.get_int("LOUPE_METADATA_MAX_BYTES", 1024 * 1024)
-# Imports of at least this many entries set embedding ANN indexes aside and rebuild them at the end.
+# Whether the Explorer builds and drops its per-organisation indexes as keys change (apps.explorer.indexes).
+LOUPE_EXPLORER_INDEXES = env.get_bool("LOUPE_EXPLORER_INDEXES", True)
+# Imports of at least this many entries set key indexes (ANN, Explorer) aside and rebuild them at the end.
 LOUPE_BULK_INDEX_THRESHOLD = env.get_int("LOUPE_BULK_INDEX_THRESHOLD", 100_000)
 # Most memory an ANN index rebuild may ask of the database (its session's maintenance_work_mem); it asks
 # only what the graph needs (1M 512-d vectors: ~3.5 GB) and never less than the server's own setting.

@@ -1,55 +1,208 @@
-"""The compiler's leaves are the expressions of ``apps.explorer.indexes``: with those indexes in place
-(created here; nothing creates them in Loupe yet) the planner answers ranges and sorts from them."""
+"""Loupe creates and drops the Explorer's indexes itself (``apps.explorer.indexes``): declaring keys
+builds them in a task run by a real worker, re-typing and deleting drop them, a large load sets them
+aside; and the planner answers the compiler's leaves and the Explorer's sorts from them (``EXPLAIN``)."""
 
 from __future__ import annotations
 
 import re
+import time
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
-from apps.explorer.compiler import compile_filter
 from apps.explorer.expression import parse_expression
-from apps.explorer.indexes import key_index_name, key_index_statements
+from apps.explorer.indexes import (
+    containment_index_name, created_index_name, key_index_name, key_index_statements, key_indexes_sync,
+    key_indexes_wanted, key_statistics_name, name_index_name, organisation_index_prefix,
+)
+from apps.explorer.selectors import explore_items, explore_queryset, sort_from_json
+from apps.metadata.models import MetadataKey
 from apps.metadata.selectors import schema_for
-from apps.storage.models import Item
+from apps.metadata.services.bulk_load import key_indexes_resume, key_indexes_suspend
+from apps.metadata.services.schema import schema_key_retype, schema_key_soft_delete
+from apps.metadata.validation import KeySpec
 from tests.explorer.fixtures import build
 
+pytestmark = pytest.mark.django_db(transaction=True)
 
-def _plan(queryset) -> str:
-    sql, params = queryset.query.sql_with_params()
+
+def _index_names(org) -> set[str]:
     with connection.cursor() as cursor:
+        cursor.execute("SELECT c.relname FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
+                       "WHERE c.relname LIKE %s AND i.indisvalid", [organisation_index_prefix(org.pk) + "%"])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _statistics_names(org) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT stxname FROM pg_statistic_ext WHERE stxname LIKE %s",
+                       [organisation_index_prefix(org.pk) + "%"])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _wait_for_indexes(org, expected: set[str], timeout: float = 120) -> set[str]:
+    """The organisation's valid indexes once they are ``expected`` (or the timeout passed) and the sync
+    that built them has finished (statistics and ANALYZE come after the indexes, under its lock)."""
+    deadline = time.monotonic() + timeout
+    while (names := _index_names(org)) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with _sync_lock(org):
+        return names
+
+
+def _wait_for_queue_drained(timeout: float = 30) -> None:
+    from django.conf import settings
+
+    from config.celery import app
+
+    deadline = time.monotonic() + timeout
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        while client.llen(settings.CELERY_TASK_DEFAULT_QUEUE) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+@contextmanager
+def _sync_lock(org):
+    """The advisory lock a sync holds from start to end: no sync of ``org`` runs while it is held."""
+    prefix = organisation_index_prefix(org.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [prefix])
+        try:
+            yield cursor
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [prefix])
+
+
+def _key(org, name: str, type_name: str) -> str:
+    return key_index_name(organisation_id=org.pk, spec=KeySpec(name=name, type=type_name))
+
+
+def _all_indexes(org) -> set[str]:
+    """What the fixture's schema wants: camera, score, captured, site btrees and the three organisation-wide."""
+    return {_key(org, "camera", "enum"), _key(org, "score", "number"), _key(org, "captured", "datetime"),
+            _key(org, "site", "varchar"), containment_index_name(org.pk), created_index_name(org.pk),
+            name_index_name(org.pk)}
+
+
+def _plan(sql: str, params) -> str:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # 200 rows: the point is which index applies
         cursor.execute("EXPLAIN " + sql, params)
-        return "\n".join(row[0] for row in cursor.fetchall())
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        transaction.set_rollback(True)
+    return plan
 
 
-@pytest.mark.parametrize(("expression", "key"), [
-    ("score > 0.9", "score"),
-    ("score between 0.1 and 0.2", "score"),
-    ("captured >= '2026-11-20T00:00:00+01:00'", "captured"),
-    ("site != 'Paris'", "site"),
-    ("camera != 'cam1'", "camera"),
-])
-def test_a_typed_leaf_is_served_by_its_key_index(org, make_user, expression, key):
+@pytest.fixture
+def indexed(org, make_user, celery_worker_process, settings):
+    """The 200-item fixture, its schema declared through the schema service, its indexes built by the
+    worker's task after the declarations committed, and fresh planner statistics."""
+    settings.LOUPE_EXPLORER_INDEXES = True  # off for the rest of the suite (config/settings/test.py)
     admin = make_user(org, role="admin")
     build(org, admin)
-    schema = schema_for(organisation_id=org.pk)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the fixture's deferred FK checks, before DDL
-        for statement in key_index_statements(organisation_id=org.pk, spec=schema.spec(key)):
-            cursor.execute(statement)
+    assert _wait_for_indexes(org, _all_indexes(org)) == _all_indexes(org)
+    with connection.cursor() as cursor:
         cursor.execute("ANALYZE storage_item")
-        cursor.execute("SET LOCAL enable_seqscan = off")  # 200 rows: the point is that the index applies
-        queryset = Item.objects.filter(organisation_id=org.pk).filter(compile_filter(parse_expression(expression), schema))
-        plan = _plan(queryset.values("pk"))
-        transaction.set_rollback(True)
-    name = key_index_name(organisation_id=org.pk, spec=schema.spec(key))
-    assert re.search(rf"Index (Only )?Scan (using|on) {name}\b", plan), plan
+    yield {"org": org, "admin": admin}
+    _wait_for_queue_drained()  # a sync still queued would build during the flush that follows (a deadlock)
+    with _sync_lock(org) as cursor:  # DDL outlives the flush between tests: later tests' writes skip them
+        for name in _index_names(org):
+            cursor.execute(f"DROP INDEX IF EXISTS {name}")
+        for name in _statistics_names(org):
+            cursor.execute(f"DROP STATISTICS IF EXISTS {name}")
+
+
+@pytest.mark.parametrize(("expression", "key", "type_name"), [
+    ("camera = 'cam3'", "camera", "enum"),
+    ("camera in ('cam1', 'cam4')", "camera", "enum"),
+    ("score between 0.1 and 0.2", "score", "number"),
+    ("captured >= '2026-11-20T00:00:00+01:00' and captured < '2026-11-25'", "captured", "datetime"),
+    ("site prefix 'Ber'", "site", "varchar"),
+])
+def test_a_typed_leaf_is_answered_from_its_key_index(indexed, expression, key, type_name):
+    org = indexed["org"]
+    items = explore_queryset(user=indexed["admin"], organisation=org, tree=parse_expression(expression))
+    plan = _plan(*items.order_by().values("pk").query.sql_with_params())
+    assert re.search(rf"Index (Only )?Scan (Backward )?(using|on) {_key(org, key, type_name)}\b", plan), plan
+
+
+def test_a_name_prefix_over_the_organisation_is_answered_from_the_name_index(indexed):
+    org = indexed["org"]
+    items = explore_queryset(user=indexed["admin"], organisation=org, tree=parse_expression("$name prefix 'frame-01'"))
+    plan = _plan(*items.order_by().values("pk").query.sql_with_params())
+    assert re.search(rf"Index (Only )?Scan (using|on) {name_index_name(org.pk)}\b", plan), plan
+
+
+@pytest.mark.parametrize("expression", ["speed = 42", "not night and speed = 'x'"])
+def test_boolean_and_undeclared_equality_are_answered_from_the_containment_index(indexed, expression):
+    org = indexed["org"]
+    items = explore_queryset(user=indexed["admin"], organisation=org, tree=parse_expression(expression))
+    plan = _plan(*items.order_by().values("pk").query.sql_with_params())
+    assert f"Bitmap Index Scan on {containment_index_name(org.pk)}" in plan, plan
+
+
+@pytest.mark.parametrize(("sort", "index"), [
+    ([{"key": "score", "desc": True}], lambda org: _key(org, "score", "number")),
+    ([{"key": "score"}], lambda org: _key(org, "score", "number")),
+    ([{"field": "created", "desc": True}], lambda org: created_index_name(org.pk)),
+])
+def test_a_first_page_sorted_by_a_number_key_or_created_reads_its_index_in_order(indexed, sort, index):
+    """The page query itself (LIMIT 101, the scope's folders, NULLs of the key read as a second part only
+    when the first leaves the page short): an ordered index scan, no sort of every match."""
+    org = indexed["org"]
+    with CaptureQueriesContext(connection) as captured:
+        page = explore_items(user=indexed["admin"], organisation=org, sort=sort_from_json(sort), page_size=20)
+    assert len(page.rows) == 20
+    page_query = captured.captured_queries[-1]["sql"]
+    assert "LIMIT 21" in page_query
+    plan = _plan(page_query, None)
+    direction = "Backward " if sort[0].get("desc") else ""
+    assert re.search(rf"Index Scan {direction}using {index(org)}\b", plan), plan
+    assert not re.search(r"^\s*->\s+Sort ", plan, re.M), plan
+
+
+def test_retyping_and_deleting_keys_drop_their_indexes_and_build_the_new_ones(indexed):
+    org, admin = indexed["org"], indexed["admin"]
+    score = MetadataKey.objects.get(organisation=org, name="score")
+    schema_key_retype(user=admin, key=score, new_type="varchar")
+    schema_key_soft_delete(user=admin, key=MetadataKey.objects.get(organisation=org, name="camera"))
+    expected = (_all_indexes(org) - {_key(org, "score", "number"), _key(org, "camera", "enum")}) \
+        | {_key(org, "score", "varchar")}
+    assert _wait_for_indexes(org, expected) == expected
+    spec = KeySpec(name="score", type="varchar")
+    assert key_statistics_name(organisation_id=org.pk, spec=spec) in _statistics_names(org)
+    assert key_statistics_name(organisation_id=org.pk, spec=KeySpec(name="camera", type="enum")) \
+        not in _statistics_names(org)
+
+
+def test_a_large_load_sets_the_indexes_aside_and_they_come_back_after_it(indexed):
+    org = indexed["org"]
+    statistics = _statistics_names(org)
+    key_ids = key_indexes_suspend(organisation_id=org.pk)
+    assert _index_names(org) == set()  # dropped before the load writes, synchronously
+    assert _statistics_names(org) == statistics  # they cost no write: kept
+    assert key_indexes_sync(organisation_id=org.pk).created == []  # nothing wanted during the load
+
+    key_indexes_resume(key_ids=key_ids)  # the last load on these keys ended: the worker rebuilds them
+    assert _wait_for_indexes(org, _all_indexes(org)) == _all_indexes(org)
+    assert MetadataKey.objects.filter(organisation=org, bulk_loads=0).count() == 5
+
+
+def test_a_sync_is_idempotent_and_refuses_to_run_inside_a_transaction(indexed):
+    org = indexed["org"]
+    again = key_indexes_sync(organisation_id=org.pk)
+    assert (again.created, again.dropped) == ([], [])
+    with transaction.atomic(), pytest.raises(RuntimeError, match="outside a transaction"):
+        key_indexes_sync(organisation_id=org.pk)
+    assert set(key_indexes_wanted(org.pk).indexes) == _all_indexes(org)
 
 
 def test_untyped_and_boolean_keys_get_no_btree(org, make_user):
     admin = make_user(org, role="admin")
-    build(org, admin)
+    build(org, admin, count=3)
     schema = schema_for(organisation_id=org.pk)
     assert key_index_statements(organisation_id=org.pk, spec=schema.spec("night")) == []
     assert schema.spec("speed") is None

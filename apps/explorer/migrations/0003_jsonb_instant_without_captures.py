@@ -8,13 +8,21 @@ fast automaton), checks only days 29-31 against their month, and lets PostgreSQL
 text as it is (adding UTC when there is no offset): 25-30x faster. The accepted shapes and the results
 are unchanged: compared value by value with the first version on the edge cases (Feb 29/30, 24:00,
 :60, +15:59/+16, 7-digit fractions, year 0000, +hhmm/+hh offsets, lowercase t) and on 3,560 stored values.
+
+``COST 1000`` (plpgsql's default is 100): still ~10-50 us a call, so a datetime range must come from
+the key's index, not from filtering rows read in another order (measured at 1M items: a two-week range
+sorted by created, 1,138 ms filtering the created order, 246 ms from the key's index, same load).
 """
+
+import importlib
 
 from django.db import migrations
 
+_jsonb_instant_0001 = importlib.import_module("apps.explorer.migrations.0001_jsonb_instant")  # the reverse
+
 CREATE = r"""
 CREATE OR REPLACE FUNCTION loupe_jsonb_instant(value jsonb) RETURNS timestamptz
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $fn$
 DECLARE
     s text;
 BEGIN
@@ -45,5 +53,5 @@ class Migration(migrations.Migration):
     dependencies = [("explorer", "0002_saved_view")]
 
     operations = [
-        migrations.RunSQL(CREATE, migrations.RunSQL.noop),
+        migrations.RunSQL(CREATE, _jsonb_instant_0001.CREATE),
     ]

@@ -682,21 +682,21 @@ def _enqueue_leftover_processing(job: ImportJob) -> None:
 
 
 def _suspend_indexes_for_bulk_load(job: ImportJob) -> None:
-    """Large loads set embedding ANN indexes aside and rebuild them at the end (see bulk_load)."""
+    """Large loads set key indexes (ANN, Explorer) aside and rebuild them at the end (see bulk_load)."""
     if job.suspended_index_keys or (job.total or 0) < settings.LOUPE_BULK_INDEX_THRESHOLD:
         return
-    from apps.metadata.services.bulk_load import embedding_indexes_suspend
+    from apps.metadata.services.bulk_load import key_indexes_suspend
 
-    job.suspended_index_keys = embedding_indexes_suspend(organisation_id=job.organisation_id)
+    job.suspended_index_keys = key_indexes_suspend(organisation_id=job.organisation_id)
     ImportJob.objects.filter(pk=job.pk).update(suspended_index_keys=job.suspended_index_keys)
 
 
 def _resume_suspended_indexes(job: ImportJob) -> None:
-    """Rebuild the ANN indexes this job set aside, once it ends (whatever the end)."""
+    """Rebuild the key indexes this job set aside, once it ends (whatever the end)."""
     if not job.suspended_index_keys:
         return
-    from apps.metadata.services.bulk_load import embedding_indexes_resume
+    from apps.metadata.services.bulk_load import key_indexes_resume
 
-    embedding_indexes_resume(key_ids=job.suspended_index_keys)
+    key_indexes_resume(key_ids=job.suspended_index_keys)
     ImportJob.objects.filter(pk=job.pk).update(suspended_index_keys=[])
     job.suspended_index_keys = []

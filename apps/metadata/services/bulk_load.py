@@ -1,13 +1,16 @@
-"""ANN index maintenance during large loads.
+"""Key index maintenance during large loads: embedding ANN indexes here, the Explorer's through hooks.
 
 Inserting vectors one by one into an HNSW graph costs about as much per vector as building the graph,
 but a build runs in memory (``maintenance_work_mem``) with parallel workers while inserts touch disk
-pages. So an import of at least ``LOUPE_BULK_INDEX_THRESHOLD`` entries drops the organisation's
-embedding-key indexes when it starts and rebuilds each one (``CREATE INDEX CONCURRENTLY``, which does
-not block writers) when the last concurrent large load ends. Meanwhile similarity search on those
-keys still answers correctly, by exact scan. A counter per key (``bulk_loads``) lets overlapping
-loads share one suspension; the job records which keys it counted, so a resumed job does not count
-them twice.
+pages; likewise keeping the Explorer's per-key btrees and GIN index on ``storage_item`` up to date
+during a 1M-entry load costs several times what building them afterwards does. So an import of at
+least ``LOUPE_BULK_INDEX_THRESHOLD`` entries counts itself on every active key of the organisation
+(``bulk_loads``) when it starts: the embedding keys' indexes are dropped, and the Explorer drops the
+indexes of keys being loaded (hook ``key_indexes_set_aside``). When the last concurrent large load on
+a key ends, its embedding index is rebuilt here (``CREATE INDEX CONCURRENTLY``, which does not block
+writers) and the Explorer is told (hook ``key_indexes_changed``) to rebuild its own in a task.
+Meanwhile searches still answer correctly, by scans. The counter lets overlapping loads share one
+suspension; the job records which keys it counted, so a resumed job does not count them twice.
 
 A rebuild asks the database for enough ``maintenance_work_mem`` to hold the whole graph (pgvector
 otherwise finishes the build on disk pages, several times slower, after "hnsw graph no longer fits
@@ -23,7 +26,8 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import connection, transaction
 
-from apps.metadata.models import Embedding, KeyState, MetadataKey
+from apps.metadata.hooks import key_indexes_changed_on_commit, key_indexes_set_aside
+from apps.metadata.models import Embedding, KeyState, KeyType, MetadataKey
 from apps.metadata.vector_indexes import embedding_index, embedding_index_drop_sql, embedding_index_sql
 
 logger = logging.getLogger(__name__)
@@ -34,30 +38,35 @@ HNSW_GRAPH_BYTES_PER_ELEMENT = 720
 HNSW_GRAPH_HEADROOM = 1.25
 
 
-def embedding_indexes_suspend(*, organisation_id) -> list[int]:
-    """Set aside the ANN indexes of the organisation's active embedding keys; return the key ids."""
+def key_indexes_suspend(*, organisation_id) -> list[int]:
+    """Set aside the indexes of the organisation's active keys (outside a transaction); return the key ids."""
     with transaction.atomic():
         keys = list(MetadataKey.objects.select_for_update().filter(
-            organisation_id=organisation_id, type="embedding", state=KeyState.ACTIVE))
+            organisation_id=organisation_id, state=KeyState.ACTIVE))
         for key in keys:
-            if key.bulk_loads == 0:
+            if key.bulk_loads == 0 and key.type == KeyType.EMBEDDING:
                 with connection.cursor() as cursor:
                     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                     cursor.execute(embedding_index_drop_sql(key))
             key.bulk_loads += 1
             key.save(update_fields=["bulk_loads", "updated_at"])
+    if keys:
+        key_indexes_set_aside(organisation_id)
     return [key.pk for key in keys]
 
 
-def embedding_indexes_resume(*, key_ids: list[int]) -> dict[int, float]:
-    """End one bulk load on these keys; rebuild each index nobody else is loading. Returns build seconds."""
+def key_indexes_resume(*, key_ids: list[int]) -> dict[int, float]:
+    """End one bulk load on these keys; rebuild each embedding index nobody else is loading (returns
+    build seconds) and, once that is committed, have the Explorer rebuild its indexes in a task."""
     rebuild = []
     with transaction.atomic():
         for key in MetadataKey.objects.select_for_update().filter(pk__in=key_ids):
             key.bulk_loads = max(key.bulk_loads - 1, 0)
             key.save(update_fields=["bulk_loads", "updated_at"])
-            if key.bulk_loads == 0 and key.state == KeyState.ACTIVE:
-                rebuild.append(key)
+            if key.bulk_loads == 0:
+                key_indexes_changed_on_commit(key.organisation_id)
+                if key.state == KeyState.ACTIVE and key.type == KeyType.EMBEDDING:
+                    rebuild.append(key)
     timings = {}
     for key in rebuild:
         started = time.perf_counter()

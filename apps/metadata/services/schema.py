@@ -4,6 +4,10 @@ Only organisation admins change the schema (``PermissionDenied`` otherwise). Eve
 raises ``ServiceValidationError`` naming the key and the rule. Each function locks the rows it changes
 (``SELECT ... FOR UPDATE``), so two admins editing at once cannot interleave half-applied changes.
 
+Every change that can alter which keys are indexed (declare, re-type, delete, restore) tells the apps
+above, once it commits, through ``apps.metadata.hooks.key_indexes_changed_on_commit``: the Explorer
+then builds or drops the keys' indexes in a task, so the request never waits for an index build.
+
 Item metadata is never rewritten here: a re-type reports the stored values that no longer validate
 and keeps them; a soft delete leaves values (and an embedding key's vectors and index) in place; a
 hard delete removes an embedding key's vectors and index but keeps its row, so the name stays taken.
@@ -21,6 +25,7 @@ from django.db import IntegrityError, connection, transaction
 
 from apps.core.errors import ServiceValidationError
 from apps.core.models import Organisation, User
+from apps.metadata.hooks import key_indexes_changed_on_commit
 from apps.metadata.models import Embedding, KeyState, KeyType, MetadataKey
 from apps.metadata.selectors import schema_can_edit
 from apps.metadata.validation import (
@@ -83,6 +88,7 @@ def schema_key_add(
     existing = MetadataKey.objects.filter(organisation=organisation, name=name).first()
     if existing is not None:
         raise ServiceValidationError({"name": _taken_message(existing)})
+    key_indexes_changed_on_commit(organisation.pk)
     return _create(organisation=organisation, spec=spec, state=KeyState.ACTIVE)
 
 
@@ -128,6 +134,7 @@ def schema_key_retype(
     spec = _spec(name=key.name, type_name=new_type, max_length=max_length)
     if old == spec:
         raise ServiceValidationError({"type": f'Key "{key.name}" is already {_describe(old)}.'})
+    key_indexes_changed_on_commit(key.organisation_id)
     return _redefine(key, spec)
 
 
@@ -137,6 +144,7 @@ def schema_key_soft_delete(*, user: User, key: MetadataKey) -> MetadataKey:
     key = _locked(user=user, key=key)
     if key.state != KeyState.ACTIVE:
         raise ServiceValidationError({"state": f'Key "{key.name}" is already deleted.'})
+    key_indexes_changed_on_commit(key.organisation_id)
     return _soft_delete(key)
 
 
@@ -148,6 +156,7 @@ def schema_key_restore(*, user: User, key: MetadataKey) -> MetadataKey:
         raise ServiceValidationError({"state": f'Key "{key.name}" was hard deleted and cannot be restored.'})
     if key.state == KeyState.ACTIVE:
         raise ServiceValidationError({"state": f'Key "{key.name}" is not deleted.'})
+    key_indexes_changed_on_commit(key.organisation_id)
     return _restore(key)
 
 
@@ -158,6 +167,7 @@ def schema_key_hard_delete(*, user: User, key: MetadataKey) -> MetadataKey:
     key = _locked(user=user, key=key)
     if key.state == KeyState.TOMBSTONE:
         raise ServiceValidationError({"state": f'Key "{key.name}" is already hard deleted.'})
+    key_indexes_changed_on_commit(key.organisation_id)
     return _hard_delete(key)
 
 
@@ -190,6 +200,7 @@ def schema_save(*, user: User, organisation: Organisation, body) -> SchemaSaveRe
         raise ServiceValidationError(errors)
 
     report = SchemaSaveReport()
+    key_indexes_changed_on_commit(organisation.pk)
     for name, (state, spec) in wanted.items():
         _save_apply(organisation, current.get(name), name, state, spec, report)
     for name, key in current.items():
