@@ -123,7 +123,8 @@ def test_shift_click_ranges_plain_click_toggles_and_selection_survives_load_more
     expect(page.locator("#results .select-item:checked")).to_have_count(180)
     expect(page.locator("#selection-count")).to_have_text("All 200 items matching selected")
 
-    # A filter change clears the selection; with nothing selected a plain click opens the item link.
+    # A filter change clears the selection; with nothing selected a plain click opens the side panel
+    # (the tile's link, which carries its result, is what Ctrl/Cmd-click opens).
     page.locator('#facets input[name="in:camera"][value="cam2"]').check()
     expect(page.locator("#selection-count")).to_have_text("0 items selected")
     expect(page.locator("#results .select-item:checked")).to_have_count(0)
@@ -131,8 +132,13 @@ def test_shift_click_ranges_plain_click_toggles_and_selection_survives_load_more
     page.locator("#select-page").click()
     expect(page.locator("#selection-count")).to_have_text(f"{len(tile_ids(page))} items selected")
     page.click("#select-clear")
+    expect(page.locator("#item-panel")).to_be_hidden()
     page.locator(f'.result-tile[data-item="{first}"] .item-name').click()
-    page.wait_for_url(re.compile(f"{live_server.url}/items/{first}/\\?from="))  # the link carries its result
+    expect(page.locator("#item-panel")).to_be_visible()
+    expect(page.locator("#panel-item-link")).to_have_attribute("href", re.compile(f"^/items/{first}/"))
+    expect(page.locator("#selection-count")).to_have_text("0 items selected")
+    href = page.locator(f'.result-tile[data-item="{first}"]').get_attribute("href")
+    assert href.startswith(f"/items/{first}/?from=")  # the link carries its result
 
 
 def test_a_bulk_edit_over_1000_items_shows_its_progress_and_finishes_with_a_worker(
