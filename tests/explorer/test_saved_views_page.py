@@ -14,7 +14,7 @@ from django.http import QueryDict
 from apps.explorer.forms import canonical_query
 from apps.explorer.models import SavedView
 from apps.explorer.services_views import saved_view_create
-from tests.explorer.test_explore_page import world  # noqa: F401 (world: the shared fixture)
+from tests.explorer.test_explore_page import ITEM, world  # noqa: F401 (world: the shared fixture)
 from tests.factories import OrganisationFactory
 
 SAVE = "/explore/views/save"
@@ -69,10 +69,10 @@ def test_saving_the_page_state_and_opening_it_gives_the_same_page(client, world)
     # And the opened page lists what the saved page listed, in the same order.
     loose = f"organisation={world['org'].pk}&in:camera=cam1&anykey=speed&sort=key:score&dir=asc"
     save(client, world, loose, name="Loose")
-    items = re.findall(r'data-item="([0-9a-f-]{36})"', client.get(f"/explore/?{loose}").content.decode())
+    items = ITEM.findall(client.get(f"/explore/?{loose}").content.decode())
     again = client.get(f"/explore/?{opened(client, SavedView.objects.get(name='Loose'))}").content.decode()
     expected = sum(i.client_metadata.get("camera") == "cam1" and "speed" in i.client_metadata for i in world["items"])
-    assert len(items) == expected == 16 and re.findall(r'data-item="([0-9a-f-]{36})"', again) == items
+    assert len(items) == expected == 16 and ITEM.findall(again) == items
 
 
 def test_an_htmx_save_redirects_and_a_refused_one_shows_the_form_again(client, world):
