@@ -9,8 +9,6 @@ Another member's private view, or another organisation's, is a 404; a shared vie
 
 from __future__ import annotations
 
-import uuid
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
@@ -21,6 +19,7 @@ from apps.core.errors import ServiceValidationError
 from apps.core.selectors import organisation_admin_ids
 from apps.explorer import selectors_views, services_views
 from apps.explorer.api.serializers_saved import SavedViewSerializer, SavedViewWriteSerializer
+from apps.explorer.selection import scope_from_json
 
 MEMBERS = ("name", "shared", "organisation", "scope", "filter", "q", "sort", "view")
 ORGANISATION_PARAMETER = OpenApiParameter("organisation", OpenApiTypes.UUID, description=(
@@ -75,23 +74,13 @@ def view_body(data, *, creating: bool) -> dict:
 
 
 def _scope(scope, *, creating: bool) -> dict:
+    """The scope fields a create sets, or those a PATCH names, read as every Explorer door reads a scope."""
+    folder, recursive = scope_from_json(scope)
     if scope is None:
         return {"folder_pk": None, "recursive": True}
-    if not isinstance(scope, dict) or set(scope) - {"folder", "recursive"}:
-        raise ServiceValidationError({"scope": 'An object {"folder": <uuid> | null, "recursive": true | false}.'})
-    found = {}
-    if "folder" in scope or creating:
-        folder = scope.get("folder")
-        if folder is not None:
-            try:
-                folder = uuid.UUID(folder) if isinstance(folder, str) and len(folder) <= 64 else None
-            except ValueError:
-                folder = None
-            if folder is None:
-                raise ServiceValidationError({"scope.folder": "A folder uuid, or null for the whole organisation."})
-        found["folder_pk"] = folder
+    found = {"folder_pk": folder} if "folder" in scope or creating else {}
     if "recursive" in scope:
-        found["recursive"] = scope["recursive"]
+        found["recursive"] = recursive
     return found
 
 
