@@ -60,7 +60,10 @@ def _wait_for_queue_drained(timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     with app.connection_for_write() as conn:
         client = conn.default_channel.client
-        while client.llen(settings.CELERY_TASK_DEFAULT_QUEUE) and time.monotonic() < deadline:
+        # Queued, or taken by the worker but not started yet (kombu keeps those in its "unacked" hash):
+        # either would build during the flush that follows.
+        while (client.llen(settings.CELERY_TASK_DEFAULT_QUEUE) or client.hlen("unacked")) \
+                and time.monotonic() < deadline:
             time.sleep(0.1)
 
 
