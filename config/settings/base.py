@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "apps.storage",
     "apps.metadata",
     "apps.explorer",
+    "apps.similarity",
     "apps.imports",
     "apps.encord_compat",
 ]

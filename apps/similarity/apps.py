@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class SimilarityConfig(AppConfig):
+    """The Explorer's second half, over the stored embeddings: nearest neighbours under a filter, text and
+    HTTP embedders, the 2-D projection (scatter plot and lasso) and near-duplicates."""
+
+    name = "apps.similarity"
+    label = "similarity"
+    verbose_name = "Similarity"
