@@ -229,3 +229,68 @@ def _unquote(token: Token) -> str:
     if "\x00" in text or any("\ud800" <= c <= "\udfff" for c in text):
         _fail(token.position, "a string cannot hold a NUL character or a lone surrogate.")
     return text
+
+
+class Unwritable(ValueError):
+    """A filter tree holds a value the written expression has no syntax for (JSON null, an object)."""
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
+_SYMBOL_OF = {op: symbol for symbol, op in SYMBOL_OPS.items() if symbol != "=="}
+
+
+def expression_from_tree(tree: dict) -> str:
+    """The written expression of a JSON filter tree (``filters.filter_from_json``'s input), which
+    ``parse_expression`` reads back as the same tree: how the page shows a saved view whose filter no
+    sidebar control can (an ``or``, a ``not``, an operator without a control). Raises ``Unwritable``."""
+    return _written(tree, parent="or")
+
+
+def _written(node: Any, *, parent: str) -> str:
+    if isinstance(node, dict) and len(node) == 1 and ("and" in node or "or" in node):
+        word = "and" if "and" in node else "or"
+        children = node[word]
+        if not isinstance(children, list) or not children:
+            raise Unwritable(f'"{word}" holds a list of conditions.')
+        text = f" {word} ".join(_written(child, parent=word) for child in children)
+        # "and" binds tighter than "or": only an "or" inside an "and" (or under "not") needs brackets.
+        return f"({text})" if len(children) > 1 and (parent == "not" or (word == "or" and parent == "and")) else text
+    if isinstance(node, dict) and set(node) == {"not"}:
+        return "not " + _written(node["not"], parent="not")
+    if isinstance(node, dict) and ("key" in node) != ("field" in node):
+        return _leaf_written(node)
+    raise Unwritable("Not a filter node.")
+
+
+def _leaf_written(node: dict) -> str:
+    if "field" in node:
+        target = f"${node['field']}"
+    else:
+        name = node["key"]
+        if not isinstance(name, str) or "`" in name:
+            raise Unwritable(f"No written form for the key name {name!r}.")
+        target = name if _PLAIN_NAME.match(name) and name not in KEYWORDS else f"`{name}`"
+    op, value = node.get("op"), node.get("value")
+    if op in ("exists", "missing"):
+        return f"{target} {op}"
+    if op in _SYMBOL_OF:
+        return f"{target} {_SYMBOL_OF[op]} {_value_written(value)}"
+    if op == "in" and isinstance(value, list):
+        return f"{target} in ({', '.join(_value_written(v) for v in value)})"
+    if op == "between" and isinstance(value, list) and len(value) == 2:
+        return f"{target} between {_value_written(value[0])} and {_value_written(value[1])}"
+    if op in ("prefix", "contains", "within"):
+        return f"{target} {op} {_value_written(value)}"
+    raise Unwritable(f"No written form for the operator {op!r}.")
+
+
+def _value_written(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_value_written(v) for v in value) + "]"
+    raise Unwritable(f"No written form for the value {value!r}.")

@@ -5,13 +5,16 @@ expression, sort, layout, columns) into the keywords ``services_views.saved_view
 Opening writes a view's state back as the page's query string: the sidebar's leaves become its
 controls again (``in:camera``, ``min:score``, ``has:site``, ``anykey``...), so the opened page shows
 the filter in the controls that made it. A tree the sidebar cannot show (saved through the REST API
-with ``or``/``not`` or operators the sidebar has no control for) is refused with ``UnshownFilter``.
+with ``or``/``not`` or operators the sidebar has no control for) opens as a written expression in the
+advanced box instead (``expression.expression_from_tree``, which reads back as the same tree); only
+what neither can show (a JSON null value, several sort keys) is refused with ``UnshownFilter``.
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from apps.explorer.expression import Unwritable, expression_from_tree
 from apps.explorer.forms import DEFAULT_SORT, ExploreState
 from apps.metadata.validation import KeySpec
 
@@ -35,9 +38,18 @@ def page_query_from_view(view, specs: list[KeySpec]) -> str:
         pairs.append(("folder", str(view.scope_folder_id)))
     if not view.recursive:
         pairs.append(("sub", "0"))
-    pairs += _filter_pairs(view.filter, {spec.name: spec for spec in specs})
-    if view.q:
-        pairs.append(("q", view.q))
+    q = view.q or ""
+    try:
+        pairs += _filter_pairs(view.filter, {spec.name: spec for spec in specs})
+    except UnshownFilter:
+        try:
+            written = expression_from_tree(view.filter)
+        except Unwritable as exc:
+            raise UnshownFilter(f"This view's filter cannot be shown on the page ({exc}); open it with the "
+                                "REST API (GET /api/v1/explore/views/<uuid>).") from exc
+        q = f"({written}) and ({q})" if q.strip() else written
+    if q:
+        pairs.append(("q", q))
     pairs += _sort_pairs(view.sort)
     if view.layout != "grid":
         pairs.append(("view", view.layout))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.core.errors import ServiceValidationError
-from apps.explorer.expression import parse_expression
+from apps.explorer.expression import Unwritable, expression_from_tree, parse_expression
 from apps.explorer.filters import And, Leaf, Not, Or, filter_from_json
 
 
@@ -88,3 +88,55 @@ def test_nesting_is_bounded():
     with pytest.raises(ServiceValidationError) as error:
         parse_expression("(" * 100 + "a" + ")" * 100)
     assert "nested at most 32 deep" in error.value.message_dict["q"][0]
+
+
+def _shape(node):
+    """A node without where it came from (path, position): what a round trip must keep."""
+    if isinstance(node, Leaf):
+        return ("leaf", node.target, node.name, node.op, repr(node.value))
+    if isinstance(node, Not):
+        return ("not", _shape(node.child))
+    return (type(node).__name__, tuple(_shape(child) for child in node.children))
+
+
+ROUND_TRIPS = [
+    {"key": "camera", "op": "eq", "value": "cam3"},
+    {"or": [{"key": "camera", "op": "eq", "value": "cam1"}, {"not": {"key": "score", "op": "gt", "value": 0.5}}]},
+    {"and": [{"or": [{"key": "a", "op": "exists"}, {"key": "b", "op": "missing"}]},
+             {"not": {"and": [{"key": "c", "op": "lte", "value": -1e-07}, {"key": "d", "op": "ne", "value": False}]}}]},
+    {"or": [{"and": [{"key": "a", "op": "eq", "value": True}, {"key": "b", "op": "lt", "value": 3}]},
+            {"key": "c", "op": "gte", "value": 12345678901234567890}]},
+    {"not": {"not": {"key": "n", "op": "eq", "value": 1.5}}},
+    {"key": "site zone.2", "op": "in", "value": ["x", 'quote " and \\ back', "ünï\U0001f600", 7, True]},
+    {"key": "and", "op": "between", "value": ["2026-01-01", "2026-02-01T00:00:00+02:00"]},
+    {"field": "name", "op": "prefix", "value": "frame-0"},
+    {"field": "file_size", "op": "between", "value": [10, 2000000]},
+    {"key": "where", "op": "within", "value": [[-10.5, 40], [3, 52.25]]},
+    {"key": "tags", "op": "eq", "value": ["a", ["b", 1]]},
+    {"key": "caption", "op": "contains", "value": "it's a\nnew line"},
+]
+
+
+@pytest.mark.parametrize("tree", ROUND_TRIPS)
+def test_a_tree_written_reads_back_as_the_same_tree(tree):
+    text = expression_from_tree(tree)
+
+    assert _shape(parse_expression(text)) == _shape(filter_from_json(tree))
+
+
+def test_the_written_form_is_what_a_person_would_write():
+    assert expression_from_tree(ROUND_TRIPS[1]) == 'camera = "cam1" or not score > 0.5'
+    assert expression_from_tree(ROUND_TRIPS[2]) == "(a exists or b missing) and not (c <= -1e-07 and d != false)"
+    assert expression_from_tree(ROUND_TRIPS[3]) == "a = true and b < 3 or c >= 12345678901234567890"
+
+
+@pytest.mark.parametrize("tree", [
+    {"key": "k", "op": "eq", "value": None},
+    {"key": "k", "op": "eq", "value": {"a": 1}},
+    {"key": "a`b", "op": "exists"},
+    {"and": []},
+    {"xor": [1]},
+])
+def test_what_has_no_written_form_is_refused(tree):
+    with pytest.raises(Unwritable):
+        expression_from_tree(tree)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from html import unescape
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from django.http import QueryDict
@@ -160,11 +160,28 @@ def test_rename_and_delete_owner_member_admin_outsider(client, world):
     assert list(SavedView.objects.values_list("name", flat=True)) == ["Renamed"]
 
 
-def test_a_view_the_sidebar_cannot_show_is_explained_not_opened(client, world):
+def test_a_view_the_sidebar_cannot_show_opens_as_a_written_expression(client, world):
+    """An ``or`` saved through the API opens with the same matches, written in the advanced box."""
+    org = world["org"]
+    tree = {"or": [{"key": "camera", "op": "eq", "value": "cam1"}, {"not": {"key": "score", "op": "gt", "value": 0.5}}]}
+    view = saved_view_create(user=world["admin"], organisation=org, name="API made", filter=tree, q="night")
+    client.force_login(world["admin"])
+
+    query = dict(parse_qsl(opened(client, view)))
+
+    assert query["q"] == '(camera = "cam1" or not score > 0.5) and (night)'
+    items = ITEM.findall(client.get(f"/explore/?{urlencode(query)}").content.decode())
+    expected = [i for i in world["items"] if i.client_metadata.get("night") is True and (
+        i.client_metadata.get("camera") == "cam1" or not (isinstance(i.client_metadata.get("score"), float | int)
+                                                          and i.client_metadata["score"] > 0.5))]
+    assert len(items) == len(expected) > 0
+
+
+def test_a_view_neither_the_sidebar_nor_an_expression_can_show_is_explained_not_opened(client, world):
     org = world["org"]
     view = saved_view_create(user=world["admin"], organisation=org, name="API made",
-                             filter={"or": [{"key": "camera", "op": "eq", "value": "cam1"},
-                                            {"key": "score", "op": "gt", "value": 0.5}]})
+                             filter={"key": "camera", "op": "eq", "value": "cam1"},
+                             sort=[{"key": "score"}, {"field": "created"}])
     client.force_login(world["admin"])
 
     response = client.get(f"/explore/views/{view.pk}/open", follow=True)
