@@ -191,7 +191,10 @@ def _sorted(*, user, organisation, scope_folder, recursive, tree,
         if key.target == "key" or builtin(key.name).nullable:  # the paginator reads NULLs as a second part
             nullable.append(alias)
     listing = json.dumps([[k.target, k.name, k.desc] for k in sort], ensure_ascii=False)
-    return items.annotate(**annotations).select_related("folder"), ordering, listing, tuple(nullable)
+    # The page's folders come in a second query (at most page-size rows): joined here, the folder row
+    # would be joined to every match before a sort-based plan keeps 100 of them (~20% of a datetime range
+    # sorted by another key at 1M items: 57 -> 45 ms).
+    return items.annotate(**annotations).prefetch_related("folder"), ordering, listing, tuple(nullable)
 
 
 def explore_count(*, user, organisation, scope_folder=None, recursive=True, tree: Node | None = None) -> int:

@@ -29,7 +29,8 @@ def folder_page(request, pk):
     state.errors.pop("folder", None)  # the scope is the folder in the path, whatever the query says
     state.folder = folder.pk
     fragment = request.htmx and request.htmx.target in ("load-more", "results")
-    context = {"clear_url": folder.get_absolute_url(), **({} if fragment else _header(request, folder))}
+    context = {"clear_url": folder.get_absolute_url(), "save_prefix": f"folder={folder.pk}&sub=0&",
+               **({} if fragment else _header(request, folder))}
     return explore_render(request, organisation=folder.organisation, folder=folder, state=state, specs=specs,
                           path=folder.get_absolute_url(), template="explorer/folder.html", context=context)
 

@@ -88,3 +88,25 @@ def test_arrow_keys_on_the_item_page_walk_the_filtered_result(folder_page, live_
     page.wait_for_url(re.compile(f"/items/{order[1]}/"))
     page.click("#item-back")
     page.wait_for_url(re.compile(r"/folders/[0-9a-f-]{36}/\?in%3Acamera=cam3&has%3Ascore=yes&sort=key%3Ascore&dir=asc$"))
+
+
+def test_a_view_saved_on_the_folder_page_keeps_the_folder_as_its_scope(folder_page, live_server):
+    from apps.explorer.models import SavedView
+
+    page, folder, items = folder_page
+    page.goto(f"{live_server.url}{folder.get_absolute_url()}?sort=key:score")
+    shown = tiles(page)
+    assert len(shown) == 60 < len(items)  # the first page
+
+    page.click("#saved-views-menu summary")
+    page.click("#save-view-open")
+    page.fill("#save-view-name", "Folder A by score")
+    page.click("#save-view-submit")
+
+    # The view opens on the Explorer page with the folder as its scope (not the whole organisation),
+    # without subfolders as the folder page showed it, and the same items in the same order.
+    expect(page).to_have_url(re.compile(rf"/explore/\?organisation=[0-9a-f-]+&folder={folder.pk}&sub=0&sort=key%3Ascore$"))
+    expect(page.locator("#result-grid .result-tile")).to_have_count(60)
+    assert tiles(page) == shown
+    view = SavedView.objects.get(name="Folder A by score")
+    assert (view.scope_folder_id, view.recursive, view.sort) == (folder.pk, False, [{"key": "score", "desc": True}])
