@@ -164,6 +164,22 @@ def _existing(prefix: str) -> tuple[dict[str, bool], set[str]]:
     return indexes, statistics
 
 
+LOCK_RETRY_S = 0.1
+
+
+def sync_lock_take(cursor, prefix: str) -> None:
+    """Take the organisation's sync lock, trying rather than waiting: a ``CREATE INDEX CONCURRENTLY``
+    of the sync holding it waits for every transaction older than itself to end, and a session blocked
+    in ``pg_advisory_lock`` is such a transaction, waiting in turn for the lock: PostgreSQL then kills
+    one of the two as a deadlock (seen with two syncs queued together on a two-process worker). Each
+    try is a short transaction of its own, which the build waits for only until it ends."""
+    while True:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [prefix])
+        if cursor.fetchone()[0]:
+            return
+        time.sleep(LOCK_RETRY_S)
+
+
 def key_indexes_sync(*, organisation_id) -> IndexSync:
     """Make the organisation's Explorer indexes what ``key_indexes_wanted`` says, concurrently (never
     blocking writers), and analyse the table when anything was built. Must run outside a transaction."""
@@ -172,7 +188,7 @@ def key_indexes_sync(*, organisation_id) -> IndexSync:
     started, done = time.perf_counter(), IndexSync()
     prefix = organisation_index_prefix(organisation_id)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [prefix])
+        sync_lock_take(cursor, prefix)
         try:
             wanted = key_indexes_wanted(organisation_id)
             indexes, statistics = _existing(prefix)

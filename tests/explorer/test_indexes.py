@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.explorer.expression import parse_expression
 from apps.explorer.indexes import (
     containment_index_name, created_index_name, key_index_name, key_index_statements, key_indexes_sync,
-    key_indexes_wanted, key_statistics_name, name_index_name, organisation_index_prefix,
+    key_indexes_wanted, key_statistics_name, name_index_name, organisation_index_prefix, sync_lock_take,
 )
 from apps.explorer.selectors import explore_items, explore_queryset, sort_from_json
 from apps.metadata.models import MetadataKey
@@ -72,7 +72,7 @@ def _sync_lock(org):
     """The advisory lock a sync holds from start to end: no sync of ``org`` runs while it is held."""
     prefix = organisation_index_prefix(org.pk)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [prefix])
+        sync_lock_take(cursor, prefix)  # trying, not waiting: a wait would deadlock with a concurrent build
         try:
             yield cursor
         finally:
@@ -210,3 +210,36 @@ def test_untyped_and_boolean_keys_get_no_btree(org, make_user):
     schema = schema_for(organisation_id=org.pk)
     assert key_index_statements(organisation_id=org.pk, spec=schema.spec("night")) == []
     assert schema.spec("speed") is None
+
+
+def test_two_syncs_at_once_both_finish_without_a_deadlock(indexed):
+    """A sync building concurrently waits for every older transaction, so a second sync must not sit in
+    a blocking lock wait meanwhile (PostgreSQL killed one of the two as a deadlock, and the schema change
+    that queued it was never indexed)."""
+    import threading
+
+    from django.db import connections
+
+    org = indexed["org"]
+    with _sync_lock(org) as cursor:
+        for name in _index_names(org):
+            cursor.execute(f"DROP INDEX {name}")
+    results, errors = [], []
+
+    def sync():
+        try:
+            results.append(key_indexes_sync(organisation_id=org.pk))
+        except Exception as exc:  # noqa: BLE001 (the assertion below shows it)
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=sync) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    assert errors == []
+    assert sorted(len(result.created) for result in results) == [0, len(_all_indexes(org))]
+    assert _index_names(org) == _all_indexes(org)
