@@ -35,7 +35,8 @@ LOUPE_EXPLORER_INDEXES = False
 
 # Several test runs may share one machine (and one embedded server): each run gets its own test
 # database and its own Celery queue. Worker processes inherit the run id from the environment.
-TEST_RUN_ID = os.environ.setdefault("LOUPE_TEST_RUN_ID", str(os.getpid()))
+# Under pytest-xdist each test process (gw0, gw1...) is a run of its own: its database, queue and worker.
+TEST_RUN_ID = os.environ.setdefault("LOUPE_TEST_RUN_ID", str(os.getpid())) + os.environ.get("PYTEST_XDIST_WORKER", "")
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL,
                       "KEY_PREFIX": f"loupe-test-{TEST_RUN_ID}"}}
 DATABASES["default"]["TEST"] = {"NAME": f"test_loupe_{TEST_RUN_ID}"}  # noqa: F405
