@@ -12,7 +12,7 @@ import ast
 from pathlib import Path
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
-LAYERS = ("core", "storage", "metadata", "explorer", "imports", "encord_compat")  # lowest first
+LAYERS = ("core", "storage", "metadata", "explorer", "similarity", "imports", "encord_compat")  # lowest first
 
 
 def _imports(path: Path) -> list[tuple[int, str, list[str]]]:

@@ -8,6 +8,7 @@ a host are refused when the file is read, not when a worker first tries to fetch
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from django.core.files.base import ContentFile
@@ -56,9 +57,17 @@ def folder(editor, org):
 
 
 def _import(editor, folder, entries: list[dict]):
+    """Run the import and return it finished: here, or in the session's worker when it took the queued
+    task first (these tests run on committed data, because of the live server, so the job is queued)."""
     data = {"videos": entries}
     job = import_job_create(user=editor, folder=folder, fileobj=ContentFile(json.dumps(data).encode(), name="f.json"))
-    return import_job_run(job_id=job.pk)
+    import_job_run(job_id=job.pk)
+    deadline = time.monotonic() + 60
+    job.refresh_from_db()
+    while not job.is_finished and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job.refresh_from_db()
+    return job
 
 
 def _video(i: int, **extra) -> dict:
