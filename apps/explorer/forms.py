@@ -68,6 +68,11 @@ class ExploreState:
     lassos: list[tuple[str, list]] = field(default_factory=list)  # (embedding key, polygon) from the map
     errors: dict[str, list[str]] = field(default_factory=dict)
 
+    @property
+    def lasso_texts(self) -> list[tuple[str, str]]:
+        """(key, polygon text) of each lasso, for the hidden inputs that keep it across form changes."""
+        return [(key, lasso_text(polygon)) for key, polygon in self.lassos]
+
     def sort_json(self) -> list[dict]:
         target, _, name = self.sort.partition(":")
         return [{target: name, "desc": self.desc}]
