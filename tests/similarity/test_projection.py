@@ -170,3 +170,47 @@ def test_bad_lassos_are_refused_naming_the_place(world, leaf, place, words):
     assert answer.status_code == 400, answer.text
     messages = answer.json()[place]
     assert words in (messages if isinstance(messages, str) else " ".join(messages))
+
+
+def test_a_saved_view_keeps_the_lasso_and_opens_with_it(world, client):
+    from urllib.parse import parse_qs, urlsplit
+
+    from django.http import QueryDict
+
+    from apps.explorer.forms import canonical_query
+    from apps.explorer.models import SavedView
+
+    points = computed(world)
+    client.force_login(world["admin"])
+    polygon = "-1.1,-1.1 0.2,-1.1 0.9,0.3 -0.4,1.1"
+    query = canonical_query(QueryDict(f"organisation={world['org'].pk}&lasso:clip={polygon}&in:camera=cam1"))
+    page = client.get(f"/explore/?{query}")
+    expected = {pk for pk, (x, y, _) in points.items()
+                if inside((x, y), [[-1.1, -1.1], [0.2, -1.1], [0.9, 0.3], [-0.4, 1.1]])} \
+        & {world["items"][n].pk for n in range(0, 60, 3)}
+    assert page.status_code == 200
+    assert 'name="lasso:clip"' in page.content.decode()
+    tiles = set(__import__("re").findall(r'data-item="([0-9a-f-]{36})"', page.content.decode()))
+    assert {__import__("uuid").UUID(t) for t in tiles} == expected
+
+    saved = client.post("/explore/views/save", {"organisation": str(world["org"].pk), "query": query,
+                                                "name": "lassoed"})
+    assert saved.status_code == 302
+    view = SavedView.objects.get(name="lassoed")
+    assert {"projection": {"key": "clip", "polygon": [[-1.1, -1.1], [0.2, -1.1], [0.9, 0.3], [-0.4, 1.1]]}} \
+        in view.filter["and"]
+    opened = client.get(f"/explore/views/{view.pk}/open")
+    assert opened.status_code == 302
+    reopened = parse_qs(urlsplit(opened["Location"]).query)
+    assert reopened["lasso:clip"] == [polygon] and reopened["in:camera"] == ["cam1"]
+    # Through the REST door too: the saved filter searches the same items.
+    answer = world["api"].post(SEARCH, json={"filter": view.filter, "page_size": 1000})
+    assert {__import__("uuid").UUID(r["uuid"]) for r in answer.json()["results"]} == expected
+
+
+def test_a_bad_lasso_in_the_explorer_url_is_shown_not_a_500(world, client):
+    client.force_login(world["admin"])
+    page = client.get(f"/explore/?organisation={world['org'].pk}&lasso:clip=1,2 3,x")
+    assert page.status_code == 200 and "A lasso is written x1,y1 x2,y2" in page.content.decode()
+    page = client.get(f"/explore/?organisation={world['org'].pk}&lasso:clip=1,2 3,4")
+    assert page.status_code == 200 and "3 to 1000 points" in page.content.decode()
