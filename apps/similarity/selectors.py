@@ -55,7 +55,8 @@ def projection_state(projection: Projection | None) -> dict:
 
 def _visible_points_sql(user, organisation, projection: Projection, columns: str) -> tuple[str, list]:
     """``SELECT <columns>`` over the projection's points of items ``user`` may see (alias ``p``)."""
-    scope = explore_scope(user=user, organisation=organisation).values("pk")
+    # order_by(): the items' default ordering would sort the whole scope (and join folders) for nothing.
+    scope = explore_scope(user=user, organisation=organisation).order_by().values("pk")
     scope_sql, scope_params = scope.query.sql_with_params()
     sql = (f"SELECT {columns} FROM {ProjectionPoint._meta.db_table} p WHERE p.projection_id = %s "
            f"AND p.item_id IN ({scope_sql})")
@@ -118,7 +119,7 @@ def projection_colour_values(*, user, organisation, projection: Projection, targ
     expression = sort_value(target=target, name=name, schema=schema_for(organisation_id=organisation.pk),
                             path=target)
     kind = _value_kind(expression, target, name)
-    scope = explore_scope(user=user, organisation=organisation).annotate(colour_value=expression)
+    scope = explore_scope(user=user, organisation=organisation).order_by().annotate(colour_value=expression)
     value_sql, value_params = scope.values("pk", "colour_value").query.sql_with_params()
     base = (f"FROM {ProjectionPoint._meta.db_table} p JOIN ({value_sql}) s (item, v) ON s.item = p.item_id "
             "WHERE p.projection_id = %s")
