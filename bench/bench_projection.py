@@ -1,7 +1,7 @@
 """Projection benchmark: N items with 512-d vectors around ~1,000 Gaussian clusters, projected to 2-D,
 then the map page in Chromium: binary transfer time and pan/zoom frame times.
 
-    DATABASE_URL=postgres://.../loupe_projection python bench/bench_projection.py --items 100000 [--keep]
+    DATABASE_URL=postgres://.../loupe_projection python bench/bench_projection.py --items 100000 [--keep [--browser-only]]
 
 Loads an organisation "bench-projection" (items by bulk insert, vectors by the app's binary COPY),
 times ``projection_compute`` (what the worker runs: read vectors, PCA, UMAP on the sample, placing the
@@ -69,7 +69,6 @@ def _compute() -> dict:
     import apps.similarity.projecting as projecting
     from apps.metadata.models import MetadataKey
     from apps.similarity import services
-    from apps.similarity.models import Projection
 
     key = MetadataKey.objects.get(organisation__name=ORG, name="clip")
     timings = {}
@@ -152,6 +151,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--keep", action="store_true", help="reuse the loaded organisation")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--browser-only", action="store_true", help="with --keep: measure the page only")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     os.environ.setdefault("LOUPE_LOG_LEVEL", "WARNING")
@@ -163,7 +163,8 @@ def main() -> None:
         started = time.perf_counter()
         _load(args.items)
         result["load_s"] = round(time.perf_counter() - started, 1)
-    result["compute"] = _compute()
+    if not args.browser_only:
+        result["compute"] = _compute()
     result["browser"] = _browser(args.port)
     print(json.dumps(result, indent=2))
 
