@@ -21,6 +21,7 @@ import numpy as np
 PCA_DIMENSIONS = 50  # UMAP's neighbour graph is as good on 50 principal components and ~10x cheaper than 512-d
 SAMPLE_SIZE = 20_000  # points UMAP is fitted on: ~40 s on one core; the layout of 1M is then set by them
 PLACE_NEIGHBOURS = 8  # sample points a remaining point is placed between
+PROJECT_BLOCK = 100_000  # rows put on the principal components per matrix product (~200 MB at 512-d)
 PLACE_QUERY_ROWS = 100_000  # points per neighbour-index query: ~0.4 s, and a progress report
 PLACE_BLOCK_CELLS = 25_000_000  # distances per block (points x sample): 100 MB of float32, ~0.1 s
 UMAP_NEIGHBOURS = 15
@@ -37,8 +38,9 @@ class Layout:
 
 
 def layout_compute(vectors: np.ndarray, *, seed: int = 42, sample_size: int = SAMPLE_SIZE,
-                   progress: Callable[[float], None] | None = None) -> Layout:
-    """The 2-D layout of ``vectors`` (float32 (n, d)); the same input and seed give the same output."""
+                   progress: Callable[[float], None] | None = None, overwrite: bool = False) -> Layout:
+    """The 2-D layout of ``vectors`` (float32 (n, d)); the same input and seed give the same output.
+    ``overwrite=True`` lets it normalise ``vectors`` in place (a million 512-d vectors are 2 GB)."""
     report = progress or (lambda fraction: None)
     n = len(vectors)
     params = {"seed": seed, "sample": min(n, sample_size), "pca": PCA_DIMENSIONS, "n_neighbors": UMAP_NEIGHBOURS,
@@ -46,7 +48,8 @@ def layout_compute(vectors: np.ndarray, *, seed: int = 42, sample_size: int = SA
     if n == 0:
         return Layout(np.zeros((0, 2), np.float32), "umap", params)
     rng = np.random.default_rng(seed)
-    vectors = _unit_rows(np.asarray(vectors, dtype=np.float32))  # cosine, as the key's index measures
+    vectors = np.array(vectors, dtype=np.float32, copy=None if overwrite else True)
+    vectors = _unit_rows(vectors)  # cosine, as the key's index measures
     sample = np.sort(rng.choice(n, size=params["sample"], replace=False))
     reduced = _pca(vectors, sample)
     report(0.1)
@@ -63,8 +66,12 @@ def layout_compute(vectors: np.ndarray, *, seed: int = 42, sample_size: int = SA
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """The rows scaled to length 1, in place when ``vectors`` is writable."""
+    if not vectors.flags.writeable:
+        vectors = vectors.copy()
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms == 0, 1, norms)
+    vectors /= np.where(norms == 0, 1, norms)
+    return vectors
 
 
 def _pca(vectors: np.ndarray, sample: np.ndarray) -> np.ndarray:
@@ -79,7 +86,11 @@ def _pca(vectors: np.ndarray, sample: np.ndarray) -> np.ndarray:
     mean = mean.astype(np.float32)
     # A component's sign is arbitrary; fix it so a layout does not flip between runs or machines.
     components *= np.where(components[np.arange(len(components)), np.abs(components).argmax(axis=1)] < 0, -1, 1)[:, None]
-    return ((vectors - mean) @ components.T.astype(np.float32)).astype(np.float32)
+    basis = components.T.astype(np.float32)
+    reduced = np.empty((len(vectors), basis.shape[1]), np.float32)
+    for start in range(0, len(vectors), PROJECT_BLOCK):  # by blocks: no second n x d copy of the vectors
+        reduced[start:start + PROJECT_BLOCK] = (vectors[start:start + PROJECT_BLOCK] - mean) @ basis
+    return reduced
 
 
 def _umap(points: np.ndarray, *, seed: int):

@@ -84,7 +84,7 @@ def projection_compute(*, projection_id: int, seed: int = 42) -> None:
     Projection.objects.filter(pk=projection_id).update(status=ProjectionStatus.COMPUTING, started_at=timezone.now())
     try:
         items, vectors = _vectors_read(projection.key)
-        layout = layout_compute(vectors, seed=seed, progress=lambda f: _progress_set(projection_id, f))
+        layout = layout_compute(vectors, seed=seed, progress=lambda f: _progress_set(projection_id, f), overwrite=True)
         _points_write(projection_id, items, layout, fingerprint)
     except Exception as error:  # the page shows it; the worker log has the traceback
         logger.exception("projection %s failed", projection_id)
