@@ -21,6 +21,12 @@ from apps.metadata.api.items import (
 )
 from apps.metadata.api.jobs import MetadataJobViewSet
 from apps.metadata.api.views import SchemaKeyViewSet, SchemaView
+from apps.similarity.api.views import (
+    ProjectionPointsView,
+    ProjectionRecomputeView,
+    ProjectionStatusView,
+    ProjectionValuesView,
+)
 from apps.storage.api.items import IntegrationViewSet, ItemViewSet
 from apps.storage.api.views import FolderViewSet
 
@@ -53,6 +59,13 @@ urlpatterns = [
     re_path(r"^explore/export$", ExploreExportView.as_view(), name="explore-export"),
     re_path(r"^explore/facets$", ExploreFacetsView.as_view(), name="explore-facets"),
     re_path(r"^explore/count$", ExploreCountView.as_view(), name="explore-count"),
+    re_path(r"^similarity/projections/(?P<key>[^/]+)$", ProjectionPointsView.as_view(), name="projection-points"),
+    re_path(r"^similarity/projections/(?P<key>[^/]+)/status$", ProjectionStatusView.as_view(),
+            name="projection-status"),
+    re_path(r"^similarity/projections/(?P<key>[^/]+)/values$", ProjectionValuesView.as_view(),
+            name="projection-values"),
+    re_path(r"^similarity/projections/(?P<key>[^/]+)/recompute$", ProjectionRecomputeView.as_view(),
+            name="projection-recompute"),
     re_path(r"^metadata/schema$", SchemaView.as_view(), name="metadata-schema"),
     re_path(r"^metadata/bulk$", MetadataBulkView.as_view(), name="metadata-bulk"),
     re_path(rf"^items/(?P<uuid>{UUID_REGEX})/metadata$", ItemMetadataView.as_view(), name="item-metadata"),

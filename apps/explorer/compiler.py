@@ -335,8 +335,24 @@ def key_type(schema: Schema, name: str) -> str:
     return spec.type if spec is not None else UNTYPED
 
 
+# Leaves over tables of the apps above the Explorer (the lasso over ``apps.similarity``'s projection
+# points): those apps set their compiler here in ``AppConfig.ready``, so the dependency keeps pointing down.
+_TARGET_COMPILERS: dict[str, Callable[[Leaf, Schema], tuple[str, list]]] = {}
+TARGET_COLUMNS = {"pk": "uuid", "org": "organisation_id"}  # what such SQL may read of the item: {pk}, {org}
+
+
+def leaf_compiler_set(target: str, compile_target: Callable[[Leaf, Schema], tuple[str, list]]) -> None:
+    """Compile the leaves whose ``target`` is ``target`` with ``compile_target(leaf, schema) -> (sql, params)``."""
+    _TARGET_COMPILERS[target] = compile_target
+
+
 def _leaf_sql(leaf: Leaf, schema: Schema) -> tuple[str, list, dict[str, str]]:
     """One leaf as (SQL, params, columns it reads); refuses a (type, op) that is not in ``TABLE``."""
+    if leaf.target in _TARGET_COMPILERS:
+        sql, params = _TARGET_COMPILERS[leaf.target](leaf, schema)
+        return sql, params, dict(TARGET_COLUMNS)
+    if leaf.target not in ("key", "field"):
+        refuse_at(leaf, f'No compiler for "{leaf.target}" leaves.')
     if leaf.target == "field":
         sql, params = _field_compile(leaf)
         column = builtin(leaf.name).column

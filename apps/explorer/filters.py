@@ -1,7 +1,8 @@
 """The typed filter tree: what a filter *is*, whichever door it came through.
 
 A filter is ``{"and": [...]}``, ``{"or": [...]}``, ``{"not": {...}}`` or a leaf ``{"key": <metadata key>,
-"op": ..., "value": ...}`` / ``{"field": <built-in>, "op": ..., "value": ...}``. The JSON body of the REST
+"op": ..., "value": ...}`` / ``{"field": <built-in>, "op": ..., "value": ...}`` / a lasso on an embedding
+key's 2-D projection ``{"projection": {"key": <embedding key>, "polygon": [[x, y], ...]}}``. The JSON body of the REST
 API is read by ``filter_from_json``; the written expression (``apps.explorer.expression``) parses to the
 same dataclasses. Every node carries its ``path`` (``filter.and[1].not``) so an error names the leaf.
 
@@ -22,6 +23,7 @@ VALUELESS_OPS = ("exists", "missing")
 MAX_NODES = 200  # leaves and groups in one filter: a UI builds a few dozen; more is a mistake or an attack
 MAX_DEPTH = 32
 MAX_IN_VALUES = 1000  # values of one ``in`` leaf: beyond that, a collection is the tool
+POLYGON_MIN, POLYGON_MAX = 3, 1000  # vertices of a lasso: a drawn lasso is simplified well below the bound
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ def builtin(name: str) -> Builtin | None:
 
 @dataclass(frozen=True)
 class Leaf:
-    """One comparison. ``target`` is ``"key"`` (client metadata) or ``"field"`` (a built-in column)."""
+    """One comparison. ``target`` is ``"key"`` (client metadata), ``"field"`` (a built-in column) or
+    ``"projection"`` (op ``"lasso"``: ``name`` the embedding key, ``value`` the polygon as float pairs)."""
 
     target: str
     name: str
@@ -136,6 +139,8 @@ def _node(data: Any, path: str, depth: int, counter: list[int]) -> Node:
 
 
 def _leaf(data: dict, path: str) -> Leaf:
+    if "projection" in data:
+        return _projection_leaf(data, path)
     targets = [name for name in ("key", "field") if name in data]
     if len(targets) != 1:
         refuse(path, 'A leaf names exactly one of "key" (a metadata key) or "field" (a built-in field).')
@@ -176,6 +181,31 @@ def leaf(target: str, name: Any, op: Any, value: Any, *, path: str, has_value: b
     if op in ("prefix", "contains") and not (isinstance(value, str) and value):
         fail(f'"{op}" takes a non-empty string.')
     return Leaf(target, name, op, value, path, position)
+
+
+def _projection_leaf(data: dict, path: str) -> Leaf:
+    """``{"projection": {"key": ..., "polygon": [[x, y], ...]}}``: 3 to 1,000 finite vertices."""
+    if len(data) != 1:
+        refuse(path, f'A lasso leaf holds only "projection"; found {", ".join(sorted(data))}.')
+    body, where = data["projection"], f"{path}.projection"
+    if not isinstance(body, dict) or set(body) != {"key", "polygon"}:
+        refuse(where, '"projection" takes {"key": <embedding key>, "polygon": [[x, y], ...]}.')
+    problem = key_name_error(body["key"])
+    if problem:
+        refuse(f"{where}.key", f"Not a metadata key name: {problem}")
+    polygon = body["polygon"]
+    if not isinstance(polygon, list) or not POLYGON_MIN <= len(polygon) <= POLYGON_MAX:
+        refuse(f"{where}.polygon", f"A polygon is a list of {POLYGON_MIN} to {POLYGON_MAX} points [x, y].")
+    points = []
+    for index, point in enumerate(polygon):
+        if not (isinstance(point, list) and len(point) == 2 and all(map(_finite, point))):
+            refuse(f"{where}.polygon[{index}]", f"A point is [x, y] with two finite numbers; got {_show(point)}.")
+        points.append((float(point[0]), float(point[1])))
+    return Leaf("projection", body["key"], "lasso", tuple(points), path)
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and abs(x) < 1e300 and x == x
 
 
 def _is_box(value: Any) -> bool:

@@ -65,7 +65,13 @@ class ExploreState:
     facets: list[Facet] = field(default_factory=list)
     tree_json: dict | None = None
     any_key: AnyKeyFilter = field(default_factory=AnyKeyFilter)
+    lassos: list[tuple[str, list]] = field(default_factory=list)  # (embedding key, polygon) from the map
     errors: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def lasso_texts(self) -> list[tuple[str, str]]:
+        """(key, polygon text) of each lasso, for the hidden inputs that keep it across form changes."""
+        return [(key, lasso_text(polygon)) for key, polygon in self.lassos]
 
     def sort_json(self) -> list[dict]:
         target, _, name = self.sort.partition(":")
@@ -109,8 +115,35 @@ def explore_state(params, specs: list[KeySpec], *, recursive_default: bool = Tru
     leaves = [leaf for facet in state.facets for leaf in _facet_leaves(facet, state.errors)]
     state.any_key = any_key_filter(params, {spec.name: spec for spec in specs}, state.errors)
     leaves += state.any_key.leaves
+    state.lassos = lasso_params(params, state.errors)
+    leaves += [{"projection": {"key": key, "polygon": polygon}} for key, polygon in state.lassos]
     state.tree_json = {"and": leaves} if leaves else None
     return state
+
+
+LASSO_TEXT_MAX = 40_000  # characters of one lasso: 1,000 vertices of ~20 characters, with room
+
+
+def lasso_params(params, errors: dict) -> list[tuple[str, list]]:
+    """The lassos the map hands over, ``lasso:<key>=x1,y1 x2,y2 ...``: (key, [[x, y], ...]) pairs; the
+    filter tree checks vertex counts and the key (here only the text's shape is read)."""
+    lassos = []
+    for name in params:
+        if not name.startswith("lasso:"):
+            continue
+        text = params.get(name, "")[:LASSO_TEXT_MAX]
+        try:
+            polygon = [[float(x), float(y)] for x, y in (pair.split(",") for pair in text.split())]
+        except ValueError:
+            errors.setdefault(name, []).append("A lasso is written x1,y1 x2,y2 ... (numbers).")
+            continue
+        lassos.append((name[len("lasso:"):], polygon))
+    return lassos
+
+
+def lasso_text(polygon: list) -> str:
+    """A polygon as the page's ``lasso:<key>`` parameter writes it."""
+    return " ".join(f"{x:.6g},{y:.6g}" for x, y in polygon)
 
 
 def _facets(params, specs: list[KeySpec]) -> list[Facet]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from apps.explorer.expression import Unwritable, expression_from_tree
-from apps.explorer.forms import DEFAULT_SORT, ExploreState
+from apps.explorer.forms import DEFAULT_SORT, ExploreState, lasso_text
 from apps.metadata.validation import KeySpec
 
 
@@ -73,6 +73,9 @@ def _filter_pairs(tree, specs: dict) -> list[tuple[str, str]]:
     leaves = tree["and"] if isinstance(tree, dict) and set(tree) == {"and"} else [tree]
     pairs, any_key = [], []
     for leaf in leaves:
+        if isinstance(leaf, dict) and set(leaf) == {"projection"}:  # a lasso drawn on the map
+            pairs.append((f"lasso:{leaf['projection']['key']}", lasso_text(leaf["projection"]["polygon"])))
+            continue
         control = _control(leaf, specs)
         if control is None:
             any_key.append(_any_key(leaf))

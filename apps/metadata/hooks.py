@@ -13,6 +13,10 @@ bulk-loaded. Metadata calls the hooks here; the Explorer sets them in its ``AppC
 - ``key_indexes_set_aside(organisation_id)``: a large load has counted its keys (``bulk_loads``); the
   indexes of keys being loaded must be gone before it writes. Called outside any transaction, and
   returns once they are dropped.
+- ``embeddings_changed(organisation_id)``: item vectors of the organisation were written or removed
+  (a metadata write, an import batch). Called after the transaction commits
+  (``embeddings_changed_on_commit``); the similarity app answers by marking its 2-D projections stale
+  and recomputing them in a task.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ def _nothing(organisation_id) -> None:
 _DEFAULTS: dict[str, Callable[..., Any]] = {
     "key_indexes_changed": _nothing,
     "key_indexes_set_aside": _nothing,
+    "embeddings_changed": _nothing,
 }
 _registered: dict[str, Callable[..., Any]] = {}
 
@@ -54,3 +59,8 @@ def key_indexes_changed_on_commit(organisation_id) -> None:
 def key_indexes_set_aside(organisation_id) -> None:
     """Drop the indexes of the organisation's keys that a large load counted (outside a transaction)."""
     _hook("key_indexes_set_aside")(organisation_id)
+
+
+def embeddings_changed_on_commit(organisation_id) -> None:
+    """Tell the upper apps, once the current transaction commits, that the organisation's vectors changed."""
+    transaction.on_commit(lambda: _hook("embeddings_changed")(organisation_id))

@@ -8,3 +8,25 @@ class SimilarityConfig(AppConfig):
     name = "apps.similarity"
     label = "similarity"
     verbose_name = "Similarity"
+
+    def ready(self) -> None:
+        from apps.explorer.compiler import leaf_compiler_set
+        from apps.metadata.hooks import hook_set as metadata_hook_set
+
+        # Metadata says when vectors change; the projections computed from them go stale and are redone.
+        metadata_hook_set("embeddings_changed", _embeddings_changed)
+        # The lasso is a leaf of the Explorer's one filter tree, compiled to SQL over this app's points.
+        from apps.similarity.lasso import projection_leaf_sql
+
+        leaf_compiler_set("projection", projection_leaf_sql)
+
+
+def _embeddings_changed(organisation_id) -> None:
+    from django.conf import settings
+
+    from apps.similarity.models import Projection
+    from apps.similarity.tasks import projections_refresh_task
+
+    if Projection.objects.filter(organisation_id=organisation_id).exists():
+        projections_refresh_task.apply_async((str(organisation_id),),
+                                             countdown=settings.LOUPE_PROJECTION_REFRESH_DELAY_S)

@@ -216,6 +216,9 @@ LOUPE_IMPORT_MAX_BYTES = env.get_int("LOUPE_IMPORT_MAX_BYTES", 2 * 1024**3)
 LOUPE_METADATA_MAX_BYTES = env.get_int("LOUPE_METADATA_MAX_BYTES", 1024 * 1024)
 # Whether the Explorer builds and drops its per-organisation indexes as keys change (apps.explorer.indexes).
 LOUPE_EXPLORER_INDEXES = env.get_bool("LOUPE_EXPLORER_INDEXES", True)
+# Seconds after vectors change before the organisation's 2-D projections are checked and recomputed
+# (apps.similarity): an import writes in batches, and one recompute after a quiet spell serves them all.
+LOUPE_PROJECTION_REFRESH_DELAY_S = env.get_int("LOUPE_PROJECTION_REFRESH_DELAY_S", 60)
 # Imports of at least this many entries set key indexes (ANN, Explorer) aside and rebuild them at the end.
 LOUPE_BULK_INDEX_THRESHOLD = env.get_int("LOUPE_BULK_INDEX_THRESHOLD", 100_000)
 # Most memory an ANN index rebuild may ask of the database (its session's maintenance_work_mem); it asks

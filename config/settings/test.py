@@ -32,6 +32,7 @@ LOUPE_JOB_SWEEP_EVERY_S = env.get_int("LOUPE_JOB_SWEEP_EVERY_S", 1)
 # (TRUNCATE waits for the build, the build for the flush's transaction): only tests/explorer/test_indexes.py
 # turns them on, and waits for its builds before the flush.
 LOUPE_EXPLORER_INDEXES = False
+LOUPE_PROJECTION_REFRESH_DELAY_S = 0
 
 # Several test runs may share one machine (and one embedded server): each run gets its own test
 # database and its own Celery queue. Worker processes inherit the run id from the environment.

@@ -630,6 +630,10 @@ def _write_derived(job: ImportJob, derived_rows: list[tuple]) -> None:
         derived.frames_copy([row for item_id, fps, stored, _ in derived_rows
                              for row in derived.frame_rows(item_id, stored, fps=fps)])
         derived.vectors_copy(vector_rows)
+    if vector_rows:  # projections of the organisation's vectors go stale (recomputed after commit)
+        from apps.metadata.hooks import embeddings_changed_on_commit
+
+        embeddings_changed_on_commit(job.organisation_id)
 
 
 @contextmanager

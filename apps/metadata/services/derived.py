@@ -18,6 +18,7 @@ import numpy as np
 from django.db import connection
 
 from apps.metadata import frames as frame_rules
+from apps.metadata.hooks import embeddings_changed_on_commit
 from apps.metadata.models import Embedding, Frame, MetadataKey
 from apps.metadata.validation import Schema
 
@@ -238,6 +239,12 @@ def derived_rebuild(*, items: list[tuple[object, float | None, dict]], vectors: 
     """
     item_ids = [item_id for item_id, _, _ in items]
     Frame.objects.filter(item_id__in=item_ids).delete()
-    Embedding.objects.filter(item_id__in=item_ids).delete()
+    removed, _ = Embedding.objects.filter(item_id__in=item_ids).delete()
     frames_copy([row for item_id, fps, stored in items for row in frame_rows(item_id, stored, fps=fps)])
-    vectors_copy([row for item_id in item_ids for row in vector_rows(item_id, vectors.get(item_id, []), ids)])
+    rows = [row for item_id in item_ids for row in vector_rows(item_id, vectors.get(item_id, []), ids)]
+    vectors_copy(rows)
+    if (removed or rows) and ids:  # the similarity app's projections of these vectors are now stale
+        organisation_id = MetadataKey.objects.filter(pk__in=list(ids.values())[:1]).values_list(
+            "organisation_id", flat=True).first()
+        if organisation_id is not None:
+            embeddings_changed_on_commit(organisation_id)
