@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -39,12 +40,16 @@ from apps.storage.models import Item
 
 K_DEFAULT = 50
 K_MAX = 1000
-EXACT_BELOW = 20_000  # estimated matches: exact cosine over 10k filtered 512-d rows of 1M costs ~80 ms (notes)
+EXACT_BELOW = 10_000  # estimated matches: exact cosine costs ~9 µs a matching row (random index + heap reads), ~100 ms here
 EXACT_SELECTIVITY = 0.02  # below 2% a relaxed HNSW scan walks >50x k tuples per result: exact is cheaper
 EF_SEARCH_BASE = {"vector": 100, "halfvec": 100, "bit": 200}  # unfiltered: recall >= 0.99 on clustered 512-d
 EF_SEARCH_MAX = 1000  # pgvector's cap
 CANDIDATES_MIN = {"vector": 40, "halfvec": 40, "bit": 200}  # re-ranked exactly; the bit list is coarse
+KEY_TOTAL_TTL_S = 60  # how long a key's vector-count estimate is reused in one process
 MAX_SCAN_TUPLES = 50_000  # how far an iterative scan may walk before giving up (pgvector's default: 20,000)
+
+
+_key_totals: dict[int, tuple[int, float]] = {}  # key pk -> (estimated item-level vectors, when)
 
 
 @dataclass(frozen=True)
@@ -131,11 +136,17 @@ def _candidates_sql(key: MetadataKey, items_sql: str) -> str:
 
 
 def _estimates(key: MetadataKey, items_sql: str, items_params) -> tuple[int, int]:
-    """(matching items with a vector on the key, the key's item-level vectors): planner estimates."""
+    """(matching items with a vector on the key, the key's item-level vectors): planner estimates. The
+    second moves only with ANALYZE, so it is kept for ``KEY_TOTAL_TTL_S`` (one round trip less a query)."""
     with connection.cursor() as cursor:
         matching = _plan_rows(cursor, f"SELECT item_id {_candidates_sql(key, items_sql)}", items_params)
-        total = _plan_rows(cursor, f"SELECT 1 FROM {Embedding._meta.db_table} "
-                                   f"WHERE key_id = {int(key.pk)} AND frame IS NULL", [])
+        cached = _key_totals.get(key.pk)
+        if cached is not None and time.monotonic() - cached[1] < KEY_TOTAL_TTL_S:
+            total = cached[0]
+        else:
+            total = _plan_rows(cursor, f"SELECT 1 FROM {Embedding._meta.db_table} "
+                                       f"WHERE key_id = {int(key.pk)} AND frame IS NULL", [])
+            _key_totals[key.pk] = (total, time.monotonic())
     return matching, max(total, matching)
 
 
@@ -185,9 +196,10 @@ def hnsw_session(cursor, kind: str, k: int, selectivity: float) -> int:
     """Set this transaction's HNSW scan (iterative, relaxed order; ``ef_search`` for the selectivity);
     returns the candidate count to fetch."""
     ef_search, candidates = hnsw_settings(kind, k, selectivity)
-    cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-    cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-    cursor.execute(f"SET LOCAL hnsw.max_scan_tuples = {int(MAX_SCAN_TUPLES)}")
+    # One round trip for the three SET LOCALs (set_config(..., true) is SET LOCAL).
+    cursor.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                   "set_config('hnsw.ef_search', %s, true), set_config('hnsw.max_scan_tuples', %s, true)",
+                   [str(int(ef_search)), str(int(MAX_SCAN_TUPLES))])
     return candidates
 
 

@@ -1,4 +1,8 @@
-from django.urls import path  # noqa: F401  (pages of this app are added here)
+from django.urls import path
+
+from apps.similarity import views
 
 app_name = "similarity"
-urlpatterns: list = []
+urlpatterns = [
+    path("image-search", views.image_search, name="image-search"),
+]
