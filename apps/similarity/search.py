@@ -175,11 +175,15 @@ def _exact(key: MetadataKey, text: str, k: int, items_sql: str, items_params) ->
 
 def hnsw_settings(kind: str, k: int, selectivity: float) -> tuple[int, int]:
     """(ef_search, candidates) for a query of ``k`` under a filter keeping ``selectivity`` of the key's
-    vectors: the unfiltered ``ef_search`` divided by the selectivity (a filter keeping 10% needs ten
-    times the graph walk for the same number of good candidates), at least the candidate count, capped
-    at pgvector's 1,000; the candidates at least twice ``k`` for the exact re-rank."""
+    vectors: the unfiltered ``ef_search`` divided by the square root of the selectivity, at least the
+    candidate count, capped at pgvector's 1,000; the candidates at least twice ``k`` for the exact re-rank.
+
+    Why the square root: the iterative scan already walks on until enough rows pass the filter, so
+    ``ef_search`` only sets how carefully each step searches. Measured at 100k 512-d under a 10% filter:
+    recall@10 0.983 at ef_search 40-100, 0.990 at 200, 0.993 at 400 and at 1,000 (median 36 ms at 200,
+    44 at 400, 47 at 1,000, load ~5.8 on 2 cores)."""
     candidates = min(max(2 * k, CANDIDATES_MIN[kind]), EF_SEARCH_MAX)
-    ef_search = math.ceil(EF_SEARCH_BASE[kind] / max(selectivity, 1e-3))
+    ef_search = math.ceil(EF_SEARCH_BASE[kind] / math.sqrt(max(selectivity, 1e-6)))
     return min(max(ef_search, candidates), EF_SEARCH_MAX), candidates
 
 

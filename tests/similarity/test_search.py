@@ -19,34 +19,18 @@ N, SIZE, K = 3000, 32, 10
 SHARES = (0.01, 0.1, 0.5, 1.0)
 
 
-@pytest.fixture(scope="module")
-def loaded(django_db_setup, django_db_blocker):
-    """3,000 items with vectors, committed once for the module (building them takes seconds), then removed."""
-    from apps.core.services import organisation_member_set
-    from tests.factories import OrganisationFactory, UserFactory
-
-    with django_db_blocker.unblock():
-        org = OrganisationFactory(name="Vectors")
-        admin = UserFactory(email="vectors-admin@example.com")
-        organisation_member_set(organisation=org, user=admin, role="admin")
-        folder_a, folder_b, items, vectors, u = build(org, admin, n=N, size=SIZE)
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE storage_item")
-            cursor.execute("ANALYZE metadata_embedding")
-        key = MetadataKey.objects.get(organisation=org, name="clip")
-        yield {"admin": admin, "org": org, "items": items, "vectors": vectors, "u": u, "key": key,
-               "a": folder_a, "b": folder_b}
-        from apps.storage.models import Folder, Item
-
-        Item.objects.filter(organisation=org).delete()
-        Folder.objects.filter(organisation=org).delete()
-        org.delete()
-        admin.delete()
-
-
 @pytest.fixture
-def world(loaded, db):
-    return loaded
+def world(db, org, make_user):
+    """3,000 items with vectors, analysed inside the test's transaction (so the statistics roll back
+    with it and no later test plans with them)."""
+    admin = make_user(org, role="admin")
+    folder_a, folder_b, items, vectors, u = build(org, admin, n=N, size=SIZE)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE storage_item")
+        cursor.execute("ANALYZE metadata_embedding")
+    key = MetadataKey.objects.get(organisation=org, name="clip")
+    return {"admin": admin, "org": org, "items": items, "vectors": vectors, "u": u, "key": key,
+            "a": folder_a, "b": folder_b}
 
 
 def _tree(share):
@@ -82,9 +66,11 @@ def test_exact_plan_is_exact_at_every_selectivity_in_order_with_numpy_distances(
         assert [h.item.pk for h in answer.hits] == [items[i].pk for i, _ in expected]
         assert max(abs(h.distance - d) for h, (_, d) in zip(answer.hits, expected)) < 1e-5
         assert all(a.distance <= b.distance for a, b in zip(answer.hits, answer.hits[1:]))
+    _scope_folder_and_a_large_k(world)
+    _exact_plan_never_uses_the_index_and_hnsw_plan_does(world)
 
 
-def test_hnsw_plan_keeps_recall_under_filters(world, monkeypatch):
+def test_hnsw_plan_keeps_recall_under_filters_and_falls_back_to_exact(world, monkeypatch):
     monkeypatch.setattr(search, "EXACT_BELOW", 0)
     monkeypatch.setattr(search, "EXACT_SELECTIVITY", 0)
     probes = np.random.default_rng(5).choice(N, 20, replace=False)
@@ -92,11 +78,7 @@ def test_hnsw_plan_keeps_recall_under_filters(world, monkeypatch):
         recall, plans = _recall(world, share, probes)
         assert plans == {"hnsw"}, (share, plans)
         assert recall >= 0.95, (share, recall)
-
-
-def test_too_few_candidates_fall_back_to_exact_never_fewer_than_the_matches(world, monkeypatch):
-    monkeypatch.setattr(search, "EXACT_BELOW", 0)
-    monkeypatch.setattr(search, "EXACT_SELECTIVITY", 0)
+    # Fewer matches than k: the index gives too few candidates, the exact search runs, all are returned.
     items, vectors, u = world["items"], world["vectors"], world["u"]
     share = float(np.sort(u)[6])  # 6 items match, fewer than k
     answer = search.similar_items(user=world["admin"], organisation=world["org"], key=world["key"],
@@ -106,7 +88,7 @@ def test_too_few_candidates_fall_back_to_exact_never_fewer_than_the_matches(worl
     assert [h.item.pk for h in answer.hits] == [items[i].pk for i, _ in expected] and len(expected) == 6
 
 
-def test_scope_folder_and_a_large_k(world):
+def _scope_folder_and_a_large_k(world):
     items, vectors = world["items"], world["vectors"]
     mask = np.array([i % 2 == 1 for i in range(N)])  # folder b
     expected = exact_nearest(vectors, vectors[3], mask, 1000)
@@ -121,7 +103,7 @@ def _plan(world, sql, params):
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
-def test_exact_plan_never_uses_the_index_and_hnsw_plan_does(world):
+def _exact_plan_never_uses_the_index_and_hnsw_plan_does(world):
     key, vectors = world["key"], world["vectors"]
     text = search.vector_text(vectors[0].tolist())
     index = embedding_index_name(key)
@@ -141,8 +123,9 @@ def test_exact_plan_never_uses_the_index_and_hnsw_plan_does(world):
 
 def test_hnsw_settings_scale_with_selectivity():
     assert search.hnsw_settings("vector", 10, 1.0) == (100, 40)
-    assert search.hnsw_settings("vector", 10, 0.1) == (1000, 40)
-    assert search.hnsw_settings("vector", 10, 0.5) == (200, 40)
+    assert search.hnsw_settings("vector", 10, 0.1) == (317, 40)
+    assert search.hnsw_settings("vector", 10, 0.5) == (142, 40)
+    assert search.hnsw_settings("vector", 10, 0.01) == (1000, 40)
     assert search.hnsw_settings("vector", 300, 1.0) == (600, 600)
     assert search.hnsw_settings("bit", 10, 1.0) == (200, 200)
     assert search.hnsw_settings("vector", 1000, 0.01) == (1000, 1000)
