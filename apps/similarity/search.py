@@ -97,7 +97,10 @@ def item_vector(*, key: MetadataKey, item: Item, frame: int | None, place: str) 
     if row is None:
         at = f" at frame {frame}" if frame is not None else ""
         raise ServiceValidationError({place: f"Item {item.pk} has no \"{key.name}\" vector{at}."})
-    return [float(value) for value in row]
+    vector = [float(value) for value in row]
+    if not any(vector):
+        raise ServiceValidationError({place: f"Item {item.pk}'s \"{key.name}\" vector is zero: it has no direction."})
+    return vector
 
 
 def similar_items(*, user, organisation, key: MetadataKey, vector: list[float], k: int = K_DEFAULT,

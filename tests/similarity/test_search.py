@@ -129,3 +129,18 @@ def test_hnsw_settings_scale_with_selectivity():
     assert search.hnsw_settings("vector", 300, 1.0) == (600, 600)
     assert search.hnsw_settings("bit", 10, 1.0) == (200, 200)
     assert search.hnsw_settings("vector", 1000, 0.01) == (1000, 1000)
+
+
+@pytest.mark.parametrize("size", [2001, 4096])
+def test_wide_keys_halfvec_and_bit_indexes_answer_like_exact(db, org, make_user, monkeypatch, size):
+    """The halfvec (2,001-4,000-d) and binary-quantized bit (4,096-d) indexes on the HNSW path, re-ranked
+    exactly: the same answer as the exact plan on a small set."""
+    admin = make_user(org, role="admin")
+    _a, _b, items, vectors, _u = build(org, admin, n=40, size=size, clusters=4, key="wide")
+    key = MetadataKey.objects.get(organisation=org, name="wide")
+    expected = [items[i].pk for i, _ in exact_nearest(vectors, vectors[0], np.arange(40) != 0, 5)]
+    monkeypatch.setattr(search, "EXACT_BELOW", 0)
+    monkeypatch.setattr(search, "EXACT_SELECTIVITY", 0)
+    answer = search.similar_items(user=admin, organisation=org, key=key, vector=vectors[0].tolist(), k=5,
+                                  exclude_item=items[0].pk)
+    assert answer.plan == "hnsw" and [h.item.pk for h in answer.hits] == expected
