@@ -74,3 +74,34 @@ def test_item_page_offers_more_like_this_with_the_result_it_came_from(world):
     hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
     assert hidden == {"q": 'camera = &quot;cam1&quot;', "organisation": str(org.pk), "similar_item": str(items[1].pk),
                       "similar": "clip"}
+
+
+def test_sentence_box_and_image_search_use_the_keys_embedder(world, monkeypatch):
+    """With a key whose embedder takes text and images (stubbed here: H2's embedders module supplies the
+    real ones), the page shows the sentence box and the upload, and both list the nearest items first."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from apps.metadata.models import MetadataKey
+    from apps.similarity import embedders
+
+    client, org, items, vectors = world["client"], world["org"], world["items"], world["vectors"]
+    key = MetadataKey.objects.get(organisation=org, name="clip")
+    monkeypatch.setattr(embedders, "text_keys", lambda organisation: [key])
+    monkeypatch.setattr(embedders, "image_keys", lambda organisation: [key])
+    monkeypatch.setattr(embedders, "embed_text", lambda *, key, text: vectors[5].tolist())
+    monkeypatch.setattr(embedders, "embed_image", lambda *, key, data: vectors[6].tolist() if data == b"png" else [])
+    html = client.get(f"/explore/?organisation={org.pk}").content.decode()
+    assert 'id="sentence-text"' in html and 'id="image-search-file"' in html
+
+    html = client.get(f"/explore/?organisation={org.pk}&similar=clip&similar_text=a+red+car").content.decode()
+    assert tiles(html) == [str(items[i].pk) for i, _ in exact_nearest(vectors, vectors[5], np.ones(N, bool), 120)]
+    assert '“<span id="similar-text">a red car</span>”' in html
+
+    upload = SimpleUploadedFile("query.png", b"png", content_type="image/png")
+    html = client.post(f"/similar/image-search?organisation={org.pk}&q=camera+%3D+%22cam1%22",
+                       {"similar": "clip", "image": upload}).content.decode()
+    mask = np.array([i % 3 != 0 for i in range(N)])
+    assert tiles(html) == [str(items[i].pk) for i, _ in exact_nearest(vectors, vectors[6], mask, 120)]
+    assert "the uploaded image" in html
+    html = client.post(f"/similar/image-search?organisation={org.pk}", {"similar": "clip"}).content.decode()
+    assert "An image file of at most 10 MB." in html
