@@ -141,8 +141,8 @@ def _measure(user, org, key, probes, tree) -> dict:
     times, recalls, plans = [], [], {}
     for item_pk, vector in probes:
         started = time.perf_counter()
-        answer = search.similar_items(user=user, organisation=org, key=key, vector=vector, k=K, tree=tree,
-                                      exclude_item=item_pk)
+        answer = search.similar_items(items=explore_queryset(user=user, organisation=org, tree=tree), key=key,
+                                      vector=vector, k=K, exclude_item=item_pk)
         times.append(time.perf_counter() - started)
         plans[answer.plan] = plans.get(answer.plan, 0) + 1
         items = explore_queryset(user=user, organisation=org, tree=tree).exclude(pk=item_pk)

@@ -37,8 +37,7 @@ from apps.explorer.forms import (
 from apps.explorer.selectors import explore_filter, explore_folder, explore_items, sort_from_json
 from apps.explorer.views_select import actions_context, selection_scope
 from apps.similarity import embedders
-from apps.similarity.query import similar_query_from_json
-from apps.similarity.search import similar_items
+from apps.explorer.selectors_similar import explore_similar
 from apps.storage.models import Item
 from apps.metadata.selectors import schema_for
 from apps.storage.selectors import folder_list
@@ -201,12 +200,10 @@ def _similar_results(request, organisation, scope: dict, tree, state: ExploreSta
     """The ``SIMILAR_K`` matching items nearest to the state's item or sentence, nearest first, each
     with its distance: one page (no "load more"; the REST search's ``similar_to`` with the same reader)."""
     try:
-        query = similar_query_from_json(state.similar_json(), user=request.user, organisation=organisation,
+        query, answer = explore_similar(**scope, tree=tree, similar_to=state.similar_json(), k=SIMILAR_K,
                                         place="similar")
     except Http404:
         raise ServiceValidationError({"similar_item": "No such item, or not one you may see."}) from None
-    answer = similar_items(**scope, tree=tree, key=query.key, vector=query.vector, k=SIMILAR_K,
-                           exclude_item=query.source_item)
     rows = [hit.item for hit in answer.hits]
     prefetch_related_objects(rows, "integration")
     for hit in answer.hits:

@@ -9,14 +9,3 @@ class SimilarityConfig(AppConfig):
     label = "similarity"
     verbose_name = "Similarity"
 
-    def ready(self) -> None:
-        from apps.storage.hooks import hook_set
-
-        # The item page (storage) offers "more like this", which opens the Explorer (above storage).
-        hook_set("item_page_similar", _item_page_similar)
-
-
-def _item_page_similar(request, item) -> dict:
-    from apps.similarity.page import item_page_similar  # builds URLs of the Explorer: loaded on first use
-
-    return item_page_similar(request, item)

@@ -13,12 +13,13 @@ import binascii
 import uuid
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
 from django.http import Http404
 
 from apps.core.errors import ServiceValidationError
 from apps.metadata.models import KeyState, KeyType, MetadataKey
 from apps.similarity import embedders
-from apps.similarity.search import K_DEFAULT, K_MAX, item_vector, query_vector_check
+from apps.similarity.search import K_DEFAULT, K_MAX, SimilarAnswer, item_vector, query_vector_check, similar_items
 from apps.storage.models import Item
 
 SOURCES = ("item", "vector", "text", "image")
@@ -119,3 +120,13 @@ def _image_bytes(value, place: str) -> bytes:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise ServiceValidationError({f"{place}.image": "Not valid base64."}) from None
+
+
+def similar_result(*, user, organisation, similar_to, k: int, items: QuerySet[Item],
+                   place: str = "similar_to") -> tuple[SimilarQuery, SimilarAnswer]:
+    """``similar_to`` read (as ``similar_query_from_json``) and answered among ``items`` (the Explorer's
+    filtered scope): what the REST search answers, the Explorer page shows and its item pages walk
+    through, so all three agree on the order."""
+    query = similar_query_from_json(similar_to, user=user, organisation=organisation, place=place)
+    answer = similar_items(items=items, key=query.key, vector=query.vector, k=k, exclude_item=query.source_item)
+    return query, answer

@@ -1,9 +1,10 @@
 """Nearest items to a vector on one embedding key, within the Explorer's scope and filter.
 
 ``similar_items`` is what the REST search (``similar_to``) and the Explorer page ("more like this",
-the sentence box) call. The candidates are the items ``explore_queryset`` gives for the same user,
-scope and filter (the one visibility rule, the one compiler) that hold an item-level vector for the
-key (``frame IS NULL``); the answer is the ``k`` nearest by cosine distance, nearest first.
+the sentence box) call. The candidates are the items of the queryset the caller passes, the Explorer's
+``explore_queryset`` for the same user, scope and filter (the one visibility rule, the one compiler),
+that hold an item-level vector for the key (``frame IS NULL``); the answer is the ``k`` nearest by cosine
+distance, nearest first.
 
 The planner (why: pgvector's HNSW alone starves under a filter: a filter matching 1% gave about one
 row of ten, and iterative scans only ~0.6 recall, ../shared/spec/performance-notes.md):
@@ -31,9 +32,9 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
+from django.db.models import QuerySet
+
 from apps.core.errors import ServiceValidationError
-from apps.explorer.filters import Node
-from apps.explorer.selectors import explore_queryset
 from apps.metadata.models import Embedding, MetadataKey
 from apps.metadata.vector_indexes import embedding_index
 from apps.storage.models import Item
@@ -103,16 +104,13 @@ def item_vector(*, key: MetadataKey, item: Item, frame: int | None, place: str) 
     return vector
 
 
-def similar_items(*, user, organisation, key: MetadataKey, vector: list[float], k: int = K_DEFAULT,
-                  scope_folder=None, recursive: bool = True, tree: Node | None = None,
+def similar_items(*, items: QuerySet[Item], key: MetadataKey, vector: list[float], k: int = K_DEFAULT,
                   exclude_item=None) -> SimilarAnswer:
-    """The ``k`` items nearest to ``vector`` on ``key`` among those ``explore_queryset`` gives for these
-    arguments, nearest first (item uuid breaks ties), each with its cosine distance. ``exclude_item``
-    (a pk) is left out: the source of "more like this". ``vector`` must already be checked
-    (``query_vector_check``); refusals of the filter are ``ServiceValidationError`` as in ``explore_items``.
+    """The ``k`` of ``items`` nearest to ``vector`` on ``key``, nearest first (item uuid breaks ties), each
+    with its cosine distance. ``items`` is the Explorer's filtered scope (``explore_queryset``: the caller's
+    visibility, scope and filter), passed in so this app stays below the Explorer. ``exclude_item`` (a pk)
+    is left out: the source of "more like this". ``vector`` must already be checked (``query_vector_check``).
     """
-    items = explore_queryset(user=user, organisation=organisation, scope_folder=scope_folder,
-                             recursive=recursive, tree=tree)
     if exclude_item is not None:
         items = items.exclude(pk=exclude_item)
     items_sql, items_params = items.order_by().values("pk").query.sql_with_params()

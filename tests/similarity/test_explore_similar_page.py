@@ -98,10 +98,21 @@ def test_sentence_box_and_image_search_use_the_keys_embedder(world, monkeypatch)
     assert '“<span id="similar-text">a red car</span>”' in html
 
     upload = SimpleUploadedFile("query.png", b"png", content_type="image/png")
-    html = client.post(f"/similar/image-search?organisation={org.pk}&q=camera+%3D+%22cam1%22",
+    html = client.post(f"/explore/similar-image?organisation={org.pk}&q=camera+%3D+%22cam1%22",
                        {"similar": "clip", "image": upload}).content.decode()
     mask = np.array([i % 3 != 0 for i in range(N)])
     assert tiles(html) == [str(items[i].pk) for i, _ in exact_nearest(vectors, vectors[6], mask, 120)]
     assert "the uploaded image" in html
-    html = client.post(f"/similar/image-search?organisation={org.pk}", {"similar": "clip"}).content.decode()
+    html = client.post(f"/explore/similar-image?organisation={org.pk}", {"similar": "clip"}).content.decode()
     assert "An image file of at most 10 MB." in html
+
+
+def test_an_item_opened_from_a_similar_result_walks_it_nearest_first(world):
+    client, items, org, vectors = world["client"], world["items"], world["org"], world["vectors"]
+    origin = f"/explore/?organisation={org.pk}&similar=clip&similar_item={items[1].pk}"
+    order = [items[i].pk for i, _ in exact_nearest(vectors, vectors[1], np.arange(N) != 1, 120)]
+    html = client.get(f"/items/{order[1]}/?from={quote(origin)}").content.decode()
+    assert re.search(rf'id="item-prev" rel="prev" href="/items/{order[0]}/\?from=', html)
+    assert re.search(rf'id="item-next" rel="next" href="/items/{order[2]}/\?from=', html)
+    source = client.get(f"/items/{items[1].pk}/?from={quote(origin)}").content.decode()
+    assert 'id="item-walk"' not in source  # the source is not among its own nearest items

@@ -33,6 +33,13 @@ def world(db, org, make_user):
             "a": folder_a, "b": folder_b}
 
 
+def similar(world, vector, *, k=K, tree=None, scope_folder=None, exclude_item=None, user=None, key=None):
+    """``similar_items`` over the Explorer's filtered scope, as the Explorer's callers build it."""
+    user = user or world["admin"]
+    items = explore_queryset(user=user, organisation=world["org"], tree=tree, scope_folder=scope_folder)
+    return search.similar_items(items=items, key=key or world["key"], vector=vector, k=k, exclude_item=exclude_item)
+
+
 def _tree(share):
     return None if share >= 1 else filter_from_json({"key": "u", "op": "lt", "value": share})
 
@@ -44,8 +51,7 @@ def _recall(world, share, probes) -> tuple[float, set[str]]:
         mask = u < share
         mask[row] = False  # the source is left out
         expected = [items[i].pk for i, _ in exact_nearest(vectors, vectors[row], mask, K)]
-        answer = search.similar_items(user=world["admin"], organisation=world["org"], key=world["key"],
-                                      vector=vectors[row].tolist(), k=K, tree=_tree(share), exclude_item=items[row].pk)
+        answer = similar(world, vectors[row].tolist(), tree=_tree(share), exclude_item=items[row].pk)
         got = [hit.item.pk for hit in answer.hits]
         assert len(got) == K and items[row].pk not in got
         recalls.append(len(set(got) & set(expected)) / K)
@@ -60,8 +66,7 @@ def test_exact_plan_is_exact_at_every_selectivity_in_order_with_numpy_distances(
         mask = u < share
         mask[row] = False
         expected = exact_nearest(vectors, vectors[row], mask, K)
-        answer = search.similar_items(user=world["admin"], organisation=world["org"], key=world["key"],
-                                      vector=vectors[row].tolist(), k=K, tree=_tree(share), exclude_item=items[row].pk)
+        answer = similar(world, vectors[row].tolist(), tree=_tree(share), exclude_item=items[row].pk)
         assert answer.plan == "exact"  # 3,000 items: always under EXACT_BELOW
         assert [h.item.pk for h in answer.hits] == [items[i].pk for i, _ in expected]
         assert max(abs(h.distance - d) for h, (_, d) in zip(answer.hits, expected)) < 1e-5
@@ -81,8 +86,7 @@ def test_hnsw_plan_keeps_recall_under_filters_and_falls_back_to_exact(world, mon
     # Fewer matches than k: the index gives too few candidates, the exact search runs, all are returned.
     items, vectors, u = world["items"], world["vectors"], world["u"]
     share = float(np.sort(u)[6])  # 6 items match, fewer than k
-    answer = search.similar_items(user=world["admin"], organisation=world["org"], key=world["key"],
-                                  vector=vectors[0].tolist(), k=K, tree=_tree(share))
+    answer = similar(world, vectors[0].tolist(), tree=_tree(share))
     expected = exact_nearest(vectors, vectors[0], u < share, K)
     assert answer.plan == "hnsw+exact"
     assert [h.item.pk for h in answer.hits] == [items[i].pk for i, _ in expected] and len(expected) == 6
@@ -92,8 +96,7 @@ def _scope_folder_and_a_large_k(world):
     items, vectors = world["items"], world["vectors"]
     mask = np.array([i % 2 == 1 for i in range(N)])  # folder b
     expected = exact_nearest(vectors, vectors[3], mask, 1000)
-    answer = search.similar_items(user=world["admin"], organisation=world["org"], key=world["key"],
-                                  vector=vectors[3].tolist(), k=1000, scope_folder=world["b"])
+    answer = similar(world, vectors[3].tolist(), k=1000, scope_folder=world["b"])
     assert [h.item.pk for h in answer.hits] == [items[i].pk for i, _ in expected]
 
 
@@ -141,6 +144,6 @@ def test_wide_keys_halfvec_and_bit_indexes_answer_like_exact(db, org, make_user,
     expected = [items[i].pk for i, _ in exact_nearest(vectors, vectors[0], np.arange(40) != 0, 5)]
     monkeypatch.setattr(search, "EXACT_BELOW", 0)
     monkeypatch.setattr(search, "EXACT_SELECTIVITY", 0)
-    answer = search.similar_items(user=admin, organisation=org, key=key, vector=vectors[0].tolist(), k=5,
-                                  exclude_item=items[0].pk)
+    answer = search.similar_items(items=explore_queryset(user=admin, organisation=org), key=key,
+                                  vector=vectors[0].tolist(), k=5, exclude_item=items[0].pk)
     assert answer.plan == "hnsw" and [h.item.pk for h in answer.hits] == expected

@@ -23,8 +23,8 @@ from apps.explorer.selection import scope_from_json
 from apps.explorer.selectors import (
     PAGE_SIZE_MAX, explore_filter, explore_folder, explore_items, sort_from_json,
 )
-from apps.similarity.query import similar_k, similar_query_from_json
-from apps.similarity.search import similar_items
+from apps.explorer.selectors_similar import explore_similar
+from apps.similarity.query import similar_k
 
 BODY_MEMBERS = ("scope", "filter", "q", "sort", "page_size", "page_token", "similar_to", "k")
 EXAMPLE_BODY = {
@@ -125,7 +125,7 @@ class ExploreSearchView(APIView):
         scope = {"user": request.user, "organisation": organisation, "scope_folder": folder,
                  "recursive": body["recursive"], "tree": body["tree"]}
         if body["similar_to"] is not None:
-            return self._similar(request, organisation, scope, body)
+            return self._similar(scope, body)
         page = explore_items(**scope, sort=body["sort"], page_size=body["page_size"], page_token=body["page_token"])
         count = explore_count_answer(**scope)  # exact when cheap, else the planner's estimate: never blocks
         return Response({
@@ -134,10 +134,9 @@ class ExploreSearchView(APIView):
             "next_page_token": page.next_token,
         })
 
-    def _similar(self, request, organisation, scope: dict, body: dict):
+    def _similar(self, scope: dict, body: dict):
         """The k nearest matching items, nearest first, each with its distance: one answer, no pages."""
-        query = similar_query_from_json(body["similar_to"], user=request.user, organisation=organisation)
-        answer = similar_items(**scope, key=query.key, vector=query.vector, k=body["k"], exclude_item=query.source_item)
+        _query, answer = explore_similar(**scope, similar_to=body["similar_to"], k=body["k"])
         rows = []
         for hit in answer.hits:
             hit.item.distance = hit.distance
