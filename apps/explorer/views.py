@@ -7,6 +7,9 @@ tree and calls the selectors the REST search calls (``explore_filter``, ``explor
 planner's estimate when an exact one is not cheap; the page then loads the exact count, the facets and
 the side panel as fragments (``views_panel``). htmx requests get the
 results fragment (the sidebar form targets it and pushes the URL; "load more" appends the next page).
+With ``similar=<key>&similar_item=<uuid>`` (or ``similar_text=``) the grid is instead the items nearest
+to that item or sentence within the same scope and filter (``selectors_similar.explore_similar``, as the
+REST search's ``similar_to``), nearest first, with their distances.
 A filter the compiler refuses is shown with its message and position, on a 200 page.
 """
 
@@ -35,11 +38,11 @@ from apps.explorer.forms import (
     sort_choices,
 )
 from apps.explorer.selectors import explore_filter, explore_folder, explore_items, sort_from_json
-from apps.explorer.views_select import actions_context, selection_scope
-from apps.similarity import embedders
 from apps.explorer.selectors_similar import explore_similar
-from apps.storage.models import Item
+from apps.explorer.views_select import actions_context, selection_scope
 from apps.metadata.selectors import schema_for
+from apps.similarity import embedders
+from apps.storage.models import Item
 from apps.storage.selectors import folder_list
 from apps.storage.views_items import item_thumbnail_url
 
