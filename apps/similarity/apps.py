@@ -8,4 +8,3 @@ class SimilarityConfig(AppConfig):
     name = "apps.similarity"
     label = "similarity"
     verbose_name = "Similarity"
-
