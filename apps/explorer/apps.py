@@ -14,6 +14,7 @@ class ExplorerConfig(AppConfig):
 
         # The item page (storage) walks the result it was opened from through this app's selectors.
         storage_hook_set("item_page_neighbours", _item_page_neighbours)
+        storage_hook_set("item_page_similar", _item_page_similar)  # "more like this", opening the Explorer
         # Metadata decides when keys change or are bulk-loaded; the Explorer owns the indexes that follow
         # (apps.explorer.indexes): built in a task after a schema change, dropped at once for a large load.
         metadata_hook_set("key_indexes_changed", _key_indexes_changed)
@@ -24,6 +25,12 @@ def _item_page_neighbours(request, item) -> dict:
     from apps.explorer.views_walk import item_page_neighbours  # a view module: loaded on first use
 
     return item_page_neighbours(request, item)
+
+
+def _item_page_similar(request, item) -> dict:
+    from apps.explorer.views_similar import item_page_similar  # a view module: loaded on first use
+
+    return item_page_similar(request, item)
 
 
 def _key_indexes_changed(organisation_id) -> None:

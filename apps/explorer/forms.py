@@ -67,6 +67,21 @@ class ExploreState:
     any_key: AnyKeyFilter = field(default_factory=AnyKeyFilter)
     lassos: list[tuple[str, list]] = field(default_factory=list)  # (embedding key, polygon) from the map
     errors: dict[str, list[str]] = field(default_factory=dict)
+    similar: str = ""  # an embedding key: the results are the items nearest to ...
+    similar_item: str = ""  # ... this item's vector (its frame's, with similar_frame) ...
+    similar_frame: int | None = None
+    similar_text: str = ""  # ... or this sentence's, on a key with a text embedder
+    similar_vector: list | None = None  # ... or an uploaded image's (set by the image search, never from the URL)
+
+    def similar_json(self) -> dict | None:
+        """The ``similar_to`` of the REST search this state asks for, or None (the normal listing)."""
+        if not self.similar:
+            return None
+        if self.similar_vector is not None:
+            return {"key": self.similar, "vector": self.similar_vector}
+        if self.similar_text:
+            return {"key": self.similar, "text": self.similar_text}
+        return {"key": self.similar, "item": self.similar_item, "frame": self.similar_frame}
 
     @property
     def lasso_texts(self) -> list[tuple[str, str]]:
@@ -118,6 +133,7 @@ def explore_state(params, specs: list[KeySpec], *, recursive_default: bool = Tru
     state.lassos = lasso_params(params, state.errors)
     leaves += [{"projection": {"key": key, "polygon": polygon}} for key, polygon in state.lassos]
     state.tree_json = {"and": leaves} if leaves else None
+    _similar_state(params, state)
     return state
 
 
@@ -144,6 +160,25 @@ def lasso_params(params, errors: dict) -> list[tuple[str, list]]:
 def lasso_text(polygon: list) -> str:
     """A polygon as the page's ``lasso:<key>`` parameter writes it."""
     return " ".join(f"{x:.6g},{y:.6g}" for x, y in polygon)
+
+SIMILAR_PARAMS = ("similar", "similar_item", "similar_frame", "similar_text")
+
+
+def _similar_state(params, state: ExploreState) -> None:
+    """``similar=<key>&similar_item=<uuid>[&similar_frame=n]`` or ``similar=<key>&similar_text=...``."""
+    state.similar = params.get("similar", "").strip()[:200]
+    state.similar_item = params.get("similar_item", "").strip()[:64]
+    state.similar_text = params.get("similar_text", "").strip()[:TEXT_MAX * 4]
+    frame = params.get("similar_frame", "").strip()
+    if frame:
+        if frame.isdigit() and len(frame) < 10:
+            state.similar_frame = int(frame)
+        else:
+            state.errors.setdefault("similar_frame", []).append("A frame number.")
+    if state.similar and not (state.similar_item or state.similar_text):
+        state.errors.setdefault("similar", []).append("Nearest to what? Give similar_item or similar_text.")
+    if (state.similar_item or state.similar_text) and not state.similar:
+        state.errors.setdefault("similar", []).append("Choose the embedding key to compare on.")
 
 
 def _facets(params, specs: list[KeySpec]) -> list[Facet]:

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from apps.explorer import views, views_panel, views_saved_page
+from apps.explorer import views, views_panel, views_saved_page, views_similar
 
 app_name = "explorer"
 urlpatterns = [
     path("", views.explore, name="explore"),
     path("facets", views_panel.explore_facets_fragment, name="facets"),
     path("count", views_panel.explore_count_fragment, name="count"),
+    path("similar-image", views_similar.image_search, name="similar-image"),
     path("items/<uuid:pk>/panel", views_panel.item_panel, name="item-panel"),
     path("views/", views_saved_page.saved_views_page, name="saved-views"),
     path("views/menu", views_saved_page.saved_views_menu, name="saved-views-menu"),

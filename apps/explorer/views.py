@@ -7,6 +7,9 @@ tree and calls the selectors the REST search calls (``explore_filter``, ``explor
 planner's estimate when an exact one is not cheap; the page then loads the exact count, the facets and
 the side panel as fragments (``views_panel``). htmx requests get the
 results fragment (the sidebar form targets it and pushes the URL; "load more" appends the next page).
+With ``similar=<key>&similar_item=<uuid>`` (or ``similar_text=``) the grid is instead the items nearest
+to that item or sentence within the same scope and filter (``selectors_similar.explore_similar``, as the
+REST search's ``similar_to``), nearest first, with their distances.
 A filter the compiler refuses is shown with its message and position, on a 200 page.
 """
 
@@ -31,17 +34,21 @@ from apps.explorer import counting
 from apps.explorer.counting import explore_count_answer
 from apps.explorer.filters import filter_from_json
 from apps.explorer.forms import (
-    HOVER_KEYS, TYPE_CHOICES, ExploreState, canonical_query, column_choices, error_list, explore_state,
+    HOVER_KEYS, SIMILAR_PARAMS, TYPE_CHOICES, ExploreState, canonical_query, column_choices, error_list, explore_state,
     sort_choices,
 )
 from apps.explorer.selectors import explore_filter, explore_folder, explore_items, sort_from_json
+from apps.explorer.selectors_similar import explore_similar
 from apps.explorer.views_select import actions_context, selection_scope
 from apps.metadata.selectors import schema_for
+from apps.similarity import embedders
+from apps.storage.models import Item
 from apps.storage.selectors import folder_list
 from apps.storage.views_items import item_thumbnail_url
 
 POSITION = re.compile(r"At position (\d+):")
 PAGE_SIZE = 60  # tiles per "load more" step
+SIMILAR_K = 120  # tiles of a "more like this" or sentence search: one page, nearest first
 SCOPE_FOLDERS_MAX = 1000  # folders the scope menu lists (the folder pages link any other one here)
 
 
@@ -97,6 +104,7 @@ def explore_render(request, *, organisation, folder, state: ExploreState, specs,
             choices = context.get("scope_folders") or _scope_folders(request, organisation, folder)
             context.update(actions_context(user=request.user, organisation=organisation, specs=specs,
                                            scope_folders=choices))
+    context.update(_similar_context(request, organisation, specs, state, path))
     first = canonical_query(request.GET, recursive_default=state.recursive_default)
     context["page_query"] = _fragment_query(request, organisation, folder, state)
     context["first_page_url"] = f"{path}?{first}" if first else path
@@ -113,6 +121,21 @@ def explore_render(request, *, organisation, folder, state: ExploreState, specs,
     # browser's cached fragment as the whole page.
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
     return response
+
+
+def _similar_context(request, organisation, specs, state: ExploreState, path: str) -> dict:
+    """What the similarity controls need: the embedding keys ("more like this" on tiles), the keys with a
+    text or image embedder (the sentence box, the image upload) and the way back to the normal sort."""
+    if organisation is None:
+        return {}
+    params = request.GET.copy()
+    for name in (*SIMILAR_PARAMS, "after"):
+        params.pop(name, None)
+    back = canonical_query(params, recursive_default=state.recursive_default)
+    return {"similar_keys": [spec.name for spec in specs if spec.type == "embedding"],
+            "text_keys": [key.name for key in embedders.text_keys(organisation)],
+            "image_keys": [key.name for key in embedders.image_keys(organisation)],
+            "similar_back_url": f"{path}?{back}" if back else path}
 
 
 def _fragment_query(request, organisation, folder, state: ExploreState) -> str:
@@ -155,6 +178,8 @@ def _results(request, organisation, folder, state: ExploreState) -> dict:
     try:
         with transaction.atomic():  # a refused cast must not break the rest of the request
             tree = explore_filter(tree=filter_from_json(state.tree_json) if state.tree_json else None, q=state.q)
+            if state.similar:
+                return _similar_results(request, organisation, scope, tree, state)
             page = explore_items(**scope, tree=tree, sort=sort_from_json(state.sort_json()), page_size=PAGE_SIZE,
                                  page_token=state.after or None)
             # The estimate at once when an exact count is not cheap; the page then loads the exact one.
@@ -172,6 +197,25 @@ def _results(request, organisation, folder, state: ExploreState) -> dict:
         _decorate(item, state)
     return {"items": page.rows, "count": count.count, "count_exact": count.exact, "count_about": about(count.count),
             "next_token": page.next_token or "", "errors": {}}
+
+
+def _similar_results(request, organisation, scope: dict, tree, state: ExploreState) -> dict:
+    """The ``SIMILAR_K`` matching items nearest to the state's item or sentence, nearest first, each
+    with its distance: one page (no "load more"; the REST search's ``similar_to`` with the same reader)."""
+    try:
+        query, answer = explore_similar(**scope, tree=tree, similar_to=state.similar_json(), k=SIMILAR_K,
+                                        place="similar")
+    except Http404:
+        raise ServiceValidationError({"similar_item": "No such item, or not one you may see."}) from None
+    rows = [hit.item for hit in answer.hits]
+    prefetch_related_objects(rows, "integration")
+    for hit in answer.hits:
+        hit.item.distance = hit.distance
+        _decorate(hit.item, state)
+    source = Item.objects.filter(pk=query.source_item).only("name").first() if query.source_item else None
+    return {"items": rows, "count": len(rows), "count_exact": True, "count_about": about(len(rows)),
+            "next_token": "", "errors": {},
+            "similar": {"key": query.key.name, "source": source, "frame": query.frame, "text": state.similar_text}}
 
 
 def about(count: int) -> str:

@@ -24,6 +24,7 @@ from apps.explorer.forms import error_list, explore_state
 from apps.explorer.selectors import explore_count, explore_filter, explore_folder
 from apps.explorer.views import page_organisation
 from apps.metadata.selectors import schema_for
+from apps.similarity.selectors import item_similar_keys
 from apps.storage.selectors_items import item_get_for
 from apps.storage.views_items import item_viewer_context
 
@@ -132,6 +133,7 @@ def item_panel(request, pk):
     return render(request, "explorer/_panel.html#panel-body", {
         "item": item, "metadata": [(key, _shown(value)) for key, value in listed],
         "more_metadata": max(0, len(metadata) - PANEL_METADATA_MAX), **item_viewer_context(request, item),
+        "similar_keys": item_similar_keys(item=item),
     })
 
 

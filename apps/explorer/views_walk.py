@@ -19,7 +19,8 @@ from apps.core.errors import ServiceValidationError, database_input_refusal
 from apps.explorer.filters import filter_from_json
 from apps.explorer.forms import explore_state
 from apps.explorer.selectors import explore_filter, explore_folder, explore_neighbours, sort_from_json
-from apps.explorer.views import schema_specs
+from apps.explorer.views import SIMILAR_K, schema_specs
+from apps.explorer.selectors_similar import explore_similar
 
 ORIGIN_MAX = 60_000  # characters of ``from``: a page token and an expression fit
 RESULT_PAGES = {"explorer:explore": True, "folders:folder": False}  # page -> includes subfolders by default
@@ -45,7 +46,8 @@ def item_page_neighbours(request, item) -> dict:
         folder = explore_folder(user=request.user, organisation=organisation, pk=folder_pk) if folder_pk else None
         with transaction.atomic():  # a refused cast must not break the rest of the request
             tree = explore_filter(tree=filter_from_json(state.tree_json) if state.tree_json else None, q=state.q)
-            found = explore_neighbours(user=request.user, organisation=organisation, item_pk=item.pk,
+            found = _similar_neighbours(request, organisation, folder, state, tree, item) if state.similar else \
+                explore_neighbours(user=request.user, organisation=organisation, item_pk=item.pk,
                                        scope_folder=folder, recursive=state.recursive, tree=tree,
                                        sort=sort_from_json(state.sort_json()))
     except (Http404, ServiceValidationError):
@@ -64,6 +66,19 @@ def item_page_neighbours(request, item) -> dict:
         "back": origin,
         "back_label": "back to the folder" if view_name == "folders:folder" else "back to the Explorer",
     }}
+
+
+def _similar_neighbours(request, organisation, folder, state, tree, item):
+    """(previous, next) of ``item`` in the "more like this" / sentence result the page showed, nearest
+    first; None when it is not among them (the source item itself is not)."""
+    _query, answer = explore_similar(user=request.user, organisation=organisation, scope_folder=folder,
+                                     recursive=state.recursive, tree=tree, similar_to=state.similar_json(),
+                                     k=SIMILAR_K, place="similar")
+    rows = [hit.item for hit in answer.hits]
+    at = next((i for i, row in enumerate(rows) if row.pk == item.pk), None)
+    if at is None:
+        return None
+    return (rows[at - 1] if at else None), (rows[at + 1] if at + 1 < len(rows) else None)
 
 
 def _origin(origin: str):

@@ -11,7 +11,7 @@ from django.db import connection
 from django.http import Http404
 
 from apps.explorer.selectors import explore_scope
-from apps.metadata.models import Embedding, MetadataKey
+from apps.metadata.models import Embedding, KeyState, KeyType, MetadataKey
 from apps.similarity.models import Projection, ProjectionPoint, ProjectionStatus
 
 PAYLOAD_MAGIC = b"LPJ1"
@@ -168,3 +168,11 @@ def _labels_named(labels: list[str], target: str, name: str, organisation) -> li
 
     names = dict(Folder.objects.filter(organisation_id=organisation.pk, pk__in=labels).values_list("pk", "name"))
     return [names.get(__import__("uuid").UUID(label), label) for label in labels]
+
+
+def item_similar_keys(*, item) -> list[str]:
+    """The names of the active embedding keys ``item`` holds an item-level vector for, by name: the
+    keys "more like this" can start from on this item."""
+    return list(Embedding.objects.filter(item=item, frame__isnull=True, key__state=KeyState.ACTIVE,
+                                         key__type=KeyType.EMBEDDING)
+                .order_by("key__name").values_list("key__name", flat=True))

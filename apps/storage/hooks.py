@@ -25,6 +25,10 @@ def _no_neighbours(request, item) -> dict:
     return {}
 
 
+def _no_similar(request, item) -> dict:
+    return {}
+
+
 def _no_entry_counts(handle) -> dict[str, int]:
     raise ValueError("no import file parser is installed")
 
@@ -34,6 +38,7 @@ _DEFAULTS: dict[str, Callable[..., Any]] = {
     "item_page_metadata_context": _no_metadata_context,
     "import_file_entry_counts": _no_entry_counts,
     "item_page_neighbours": _no_neighbours,
+    "item_page_similar": _no_similar,
 }
 _registered: dict[str, Callable[..., Any]] = {}
 
@@ -71,3 +76,9 @@ def item_page_neighbours(request, item) -> dict:
     """The item page's previous/next through the result it was opened from (``?from=``): ``{"walk":
     {"previous", "next", "back", "back_label"}}``, or {} when the request names no such result."""
     return _hook("item_page_neighbours")(request, item)
+
+
+def item_page_similar(request, item) -> dict:
+    """The item page's "more like this" form: ``{"similar": {"action", "keys", "hidden"}}``, or {} when
+    the item has no vector to start from."""
+    return _hook("item_page_similar")(request, item)

@@ -590,6 +590,7 @@ def item_detail(request, pk):
         "facts": _facts(item),
         **hooks.item_page_metadata_context(request, item, can_edit=can_edit),  # metadata card, history, frames
         **(_member_walk(item) if item.parent_id else hooks.item_page_neighbours(request, item)),  # previous/next
+        **hooks.item_page_similar(request, item),  # "more like this" in the Explorer
         "rename_form": ItemForm(initial={"name": item.name, "description": item.description}),
         "move_form": ItemMoveForm(choices=_move_choices(request, item)),
         **item_viewer_context(request, item),

@@ -1,4 +1,5 @@
-"""Dependencies point one way: core <- storage <- metadata <- explorer <- imports <- the Encord doors.
+"""Dependencies point one way: core <- storage <- metadata <- similarity <- explorer <- imports <- the
+Encord doors.
 
 Every ``import`` statement in ``apps/`` is read with ``ast`` (those inside functions too: a lazy
 import is still a dependency), so a module that reaches up a layer fails here rather than in review.
@@ -12,7 +13,8 @@ import ast
 from pathlib import Path
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
-LAYERS = ("core", "storage", "metadata", "explorer", "similarity", "imports", "encord_compat")  # lowest first
+# similarity reads vectors (and hashes) under a queryset the Explorer hands it; the Explorer builds on it.
+LAYERS = ("core", "storage", "metadata", "similarity", "explorer", "imports", "encord_compat")  # lowest first
 
 
 def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
@@ -90,5 +92,6 @@ def test_every_storage_hook_is_filled_by_an_app_above_storage():
         "import_file_entry_counts": "apps.imports.apps._entry_counts",
         "item_page_metadata_context": "apps.metadata.apps._item_page_metadata_context",
         "item_page_neighbours": "apps.explorer.apps._item_page_neighbours",
+        "item_page_similar": "apps.explorer.apps._item_page_similar",
         "items_full_metadata": "apps.metadata.apps._items_full_metadata",
     }

@@ -361,13 +361,14 @@ def test_index_sql_matches_the_caps(embedding_keys):
     pk = {size: key.pk for size, key in embedding_keys.items()}
     assert embedding_index_sql(embedding_keys[3]) == (
         f"CREATE INDEX metadata_embedding_key_{pk[3]}_hnsw ON metadata_embedding USING hnsw "
-        f"((vector::vector(3)) vector_cosine_ops) WHERE key_id = {pk[3]}")
+        f"((vector::vector(3)) vector_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE key_id = {pk[3]}")
     assert embedding_index_sql(embedding_keys[2001]) == (
         f"CREATE INDEX metadata_embedding_key_{pk[2001]}_hnsw ON metadata_embedding USING hnsw "
-        f"((vector::halfvec(2001)) halfvec_cosine_ops) WHERE key_id = {pk[2001]}")
+        f"((vector::halfvec(2001)) halfvec_cosine_ops) WITH (m = 24, ef_construction = 100) WHERE key_id = {pk[2001]}")
     assert embedding_index_sql(embedding_keys[4096]) == (
         f"CREATE INDEX metadata_embedding_key_{pk[4096]}_hnsw ON metadata_embedding USING hnsw "
-        f"((binary_quantize(vector)::bit(4096)) bit_hamming_ops) WHERE key_id = {pk[4096]}")
+        f"((binary_quantize(vector)::bit(4096)) bit_hamming_ops) WITH (m = 24, ef_construction = 128) "
+        f"WHERE key_id = {pk[4096]}")
 
 
 def test_the_index_refuses_a_vector_of_the_wrong_size(embedding_keys, folder):

@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.explorer.selectors import PAGE_SIZE_MAX
+from apps.similarity.search import K_DEFAULT, K_MAX
 
 
 class ScopeSerializer(serializers.Serializer):
@@ -32,6 +33,29 @@ class FilterField(serializers.JSONField):
     pass
 
 
+@extend_schema_field({
+    "type": "object", "nullable": True,
+    "description": "Nearest items instead of a sorted listing: the k nearest matching items on an embedding key, "
+                   "nearest first, each with its cosine distance; filter and scope apply, sort/page_size/page_token "
+                   "are refused alongside it. The query is a stored item's vector (the item itself is left out; "
+                   "frame: one of a video's frames), a raw vector of the key's size, a sentence (keys with a text "
+                   "embedder) or a base64 image (keys whose embedder takes images).",
+    "oneOf": [
+        {"type": "object", "required": ["key", "item"], "properties": {
+            "key": {"type": "string"}, "item": {"type": "string", "format": "uuid"},
+            "frame": {"type": "integer", "nullable": True, "minimum": 0}}},
+        {"type": "object", "required": ["key", "vector"], "properties": {
+            "key": {"type": "string"}, "vector": {"type": "array", "items": {"type": "number"}}}},
+        {"type": "object", "required": ["key", "text"], "properties": {
+            "key": {"type": "string"}, "text": {"type": "string", "maxLength": 2000}}},
+        {"type": "object", "required": ["key", "image"], "properties": {
+            "key": {"type": "string"}, "image": {"type": "string", "format": "byte"}}},
+    ],
+})
+class SimilarToField(serializers.JSONField):
+    pass
+
+
 class ExploreSearchSerializer(serializers.Serializer):
     scope = ScopeSerializer(required=False, allow_null=True)
     filter = FilterField(required=False, allow_null=True)
@@ -41,6 +65,9 @@ class ExploreSearchSerializer(serializers.Serializer):
                              help_text='default [{"field": "created", "desc": true}]')
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=PAGE_SIZE_MAX, default=100)
     page_token = serializers.CharField(required=False, allow_null=True, help_text="next_page_token of the page before")
+    similar_to = SimilarToField(required=False, allow_null=True)
+    k = serializers.IntegerField(required=False, min_value=1, max_value=K_MAX, default=K_DEFAULT,
+                                 help_text="with similar_to: how many nearest items (no pages)")
 
 
 class ExploreItemSerializer(serializers.Serializer):
@@ -57,6 +84,7 @@ class ExploreItemSerializer(serializers.Serializer):
     file_size = serializers.IntegerField(allow_null=True)
     metadata = serializers.JSONField(source="client_metadata")
     thumbnail_url = serializers.SerializerMethodField()
+    distance = serializers.FloatField(required=False, help_text="with similar_to only: cosine distance to the query")
 
     @extend_schema_field({"type": "string", "nullable": True})
     def get_thumbnail_url(self, obj) -> str | None:

@@ -81,8 +81,10 @@ def key_indexes_resume(*, key_ids: list[int]) -> dict[int, float]:
 def hnsw_graph_bytes(key, vectors: int) -> int:
     """What pgvector's in-memory build graph needs for ``vectors`` values of this key's index."""
     size = int(key.size)
-    value_bytes = {"vector": 4 * size, "halfvec": 2 * size, "bit": (size + 7) // 8}[embedding_index(key).kind] + 8
-    return int(vectors * (value_bytes + HNSW_GRAPH_BYTES_PER_ELEMENT) * HNSW_GRAPH_HEADROOM)
+    index = embedding_index(key)
+    value_bytes = {"vector": 4 * size, "halfvec": 2 * size, "bit": (size + 7) // 8}[index.kind] + 8
+    graph_bytes = HNSW_GRAPH_BYTES_PER_ELEMENT * index.m // 16  # the neighbour lists grow with m (measured at 16)
+    return int(vectors * (value_bytes + graph_bytes) * HNSW_GRAPH_HEADROOM)
 
 
 @contextmanager
