@@ -117,7 +117,7 @@ def _browser(port: int) -> dict:
             page.fill("input[name=password]", PASSWORD)
             page.click("button[type=submit]")
             page.wait_for_url(f"{base}/")
-            page.goto(f"{base}/similar/map/?key=clip")
+            page.goto(f"{base}/explore/map/?key=clip")
             page.wait_for_function("window.loupeMap && window.loupeMap.ready")
             transfer = page.evaluate("[window.loupeMap.transferMs, window.loupeMap.bytes, window.loupeMap.state.points.n]")
             page.wait_for_timeout(1000)

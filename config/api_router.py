@@ -21,7 +21,7 @@ from apps.metadata.api.items import (
 )
 from apps.metadata.api.jobs import MetadataJobViewSet
 from apps.metadata.api.views import SchemaKeyViewSet, SchemaView
-from apps.similarity.api.views import (
+from apps.explorer.api.projections import (
     ProjectionPointsView,
     ProjectionRecomputeView,
     ProjectionStatusView,

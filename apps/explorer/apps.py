@@ -19,6 +19,11 @@ class ExplorerConfig(AppConfig):
         # (apps.explorer.indexes): built in a task after a schema change, dropped at once for a large load.
         metadata_hook_set("key_indexes_changed", _key_indexes_changed)
         metadata_hook_set("key_indexes_set_aside", _key_indexes_set_aside)
+        # The lasso drawn on the map is a leaf of the one filter tree, over apps.similarity's points.
+        from apps.explorer.compiler import leaf_compiler_set
+        from apps.explorer.lasso import projection_leaf_sql
+
+        leaf_compiler_set("projection", projection_leaf_sql)
 
 
 def _item_page_neighbours(request, item) -> dict:

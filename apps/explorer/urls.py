@@ -1,10 +1,11 @@
 from django.urls import path
 
-from apps.explorer import views, views_panel, views_saved_page, views_similar
+from apps.explorer import views, views_map, views_panel, views_saved_page, views_similar
 
 app_name = "explorer"
 urlpatterns = [
     path("", views.explore, name="explore"),
+    path("map/", views_map.projection_map, name="map"),
     path("facets", views_panel.explore_facets_fragment, name="facets"),
     path("count", views_panel.explore_count_fragment, name="count"),
     path("similar-image", views_similar.image_search, name="similar-image"),

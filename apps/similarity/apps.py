@@ -10,15 +10,10 @@ class SimilarityConfig(AppConfig):
     verbose_name = "Similarity"
 
     def ready(self) -> None:
-        from apps.explorer.compiler import leaf_compiler_set
         from apps.metadata.hooks import hook_set as metadata_hook_set
 
         # Metadata says when vectors change; the projections computed from them go stale and are redone.
         metadata_hook_set("embeddings_changed", _embeddings_changed)
-        # The lasso is a leaf of the Explorer's one filter tree, compiled to SQL over this app's points.
-        from apps.similarity.lasso import projection_leaf_sql
-
-        leaf_compiler_set("projection", projection_leaf_sql)
 
 
 def _embeddings_changed(organisation_id) -> None:

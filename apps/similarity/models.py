@@ -2,7 +2,7 @@
 
 One ``Projection`` per (organisation, embedding key). Its points live in ``similarity_projectionpoint``,
 written by COPY in one transaction with the row's new status, so a reader sees either the old points
-or the new ones, never half. The lasso filter leaf reads that table in SQL (``apps.similarity.lasso``).
+or the new ones, never half. The lasso filter leaf reads that table in SQL (``apps.explorer.lasso``).
 """
 
 from __future__ import annotations

@@ -98,14 +98,14 @@ def _progress_set(projection_id: int, fraction: float) -> None:
 def _vectors_read(key: MetadataKey) -> tuple[np.ndarray, np.ndarray]:
     """(item uuids as 16-byte strings, float32 vectors), of live top-level items, in item uuid order
     (so the same vectors give the same ordinals and, with a seed, the same layout)."""
-    from apps.similarity.selectors import _copy_out
+    from apps.similarity.selectors import copy_out
 
     size = int(key.size)
     sql = (f"SELECT e.item_id, e.vector FROM {Embedding._meta.db_table} e "
            f"JOIN {Item._meta.db_table} i ON i.uuid = e.item_id "
            "WHERE e.key_id = %s AND e.frame IS NULL AND i.deleted_at IS NULL AND i.parent_id IS NULL "
            "ORDER BY e.item_id")
-    rows = _vector_rows(_copy_out(sql, [key.pk]), size)
+    rows = _vector_rows(copy_out(sql, [key.pk]), size)
     return rows["item"], rows["values"].astype(np.float32)
 
 

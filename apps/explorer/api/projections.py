@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from apps.core.api.helpers import request_organisation
 from apps.core.errors import ServiceValidationError
+from apps.explorer import selectors_map
 from apps.similarity import selectors, services
 
 ORGANISATION = OpenApiParameter("organisation", OpenApiTypes.UUID,
@@ -37,7 +38,7 @@ def _binary(payload: bytes, state: dict) -> HttpResponse:
 
 
 class ProjectionPointsView(APIView):
-    """The points of an embedding key's 2-D projection, as binary (see ``selectors.projection_payload``)."""
+    """The points of an embedding key's 2-D projection, as binary (see ``selectors_map.projection_payload``)."""
 
     @extend_schema(operation_id="similarity_projection_points", parameters=[ORGANISATION], responses={
         (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description=(
@@ -48,7 +49,7 @@ class ProjectionPointsView(APIView):
         organisation, _, projection = _projection(request, key)
         if projection is None:
             return _binary(selectors.PAYLOAD_MAGIC + bytes(4), selectors.projection_state(None))
-        payload = selectors.projection_payload(user=request.user, organisation=organisation, projection=projection)
+        payload = selectors_map.projection_payload(user=request.user, organisation=organisation, projection=projection)
         return _binary(payload, {"status": projection.status, "computed_at": projection.computed_at
                                  and projection.computed_at.isoformat()})
 
@@ -76,7 +77,7 @@ class ProjectionRecomputeView(APIView):
 
 class ProjectionValuesView(APIView):
     """One metadata key's (``?key=``) or built-in field's (``?field=``) values for the visible points, as
-    binary, to colour the map (see ``selectors.projection_colour_values``)."""
+    binary, to colour the map (see ``selectors_map.projection_colour_values``)."""
 
     @extend_schema(operation_id="similarity_projection_values", parameters=[
         ORGANISATION, OpenApiParameter("key", OpenApiTypes.STR, description="a metadata key"),
@@ -92,6 +93,6 @@ class ProjectionValuesView(APIView):
         name = request.query_params[target]
         if projection is None:
             return _binary(bytes(4) + bytes(4), selectors.projection_state(None))
-        payload = selectors.projection_colour_values(user=request.user, organisation=organisation,
+        payload = selectors_map.projection_colour_values(user=request.user, organisation=organisation,
                                                      projection=projection, target=target, name=name)
         return _binary(payload, {"status": projection.status, "computed_at": None})

@@ -1,7 +1,7 @@
-"""The map page, ``/similar/map/?key=<embedding key>``: the key's 2-D projection drawn in WebGL
+"""The map page, ``/explore/map/?key=<embedding key>``: the key's 2-D projection drawn in WebGL
 (``static/js/similarity-map.js`` with regl-scatterplot), its status, and the lasso handed to the
 Explorer as a filter leaf (``lasso:<key>`` in the Explorer's URL). The page only renders the shell;
-points, colour values and status come from the REST endpoints (``apps.similarity.api.views``).
+points, colour values and status come from the REST endpoints (``apps.explorer.api.projections``).
 """
 
 from __future__ import annotations
