@@ -8,3 +8,9 @@ class SimilarityConfig(AppConfig):
     name = "apps.similarity"
     label = "similarity"
     verbose_name = "Similarity"
+
+    def ready(self):
+        from apps.similarity.hooks import items_probed
+        from apps.storage.hooks import hook_set
+
+        hook_set("items_probed", items_probed)

@@ -25,6 +25,10 @@ def _no_neighbours(request, item) -> dict:
     return {}
 
 
+def _nothing_after_probe(item_ids: list) -> None:
+    return None
+
+
 def _no_entry_counts(handle) -> dict[str, int]:
     raise ValueError("no import file parser is installed")
 
@@ -34,6 +38,7 @@ _DEFAULTS: dict[str, Callable[..., Any]] = {
     "item_page_metadata_context": _no_metadata_context,
     "import_file_entry_counts": _no_entry_counts,
     "item_page_neighbours": _no_neighbours,
+    "items_probed": _nothing_after_probe,
 }
 _registered: dict[str, Callable[..., Any]] = {}
 
@@ -71,3 +76,10 @@ def item_page_neighbours(request, item) -> dict:
     """The item page's previous/next through the result it was opened from (``?from=``): ``{"walk":
     {"previous", "next", "back", "back_label"}}``, or {} when the request names no such result."""
     return _hook("item_page_neighbours")(request, item)
+
+
+def items_probed(item_ids: list) -> None:
+    """Single-file items whose probe just committed as ``ready`` (one call per probe task): the apps
+    above derive what they need from the content (the built-in text embedding), in their own tasks."""
+    if item_ids:
+        _hook("items_probed")(list(item_ids))

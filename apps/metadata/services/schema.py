@@ -218,6 +218,35 @@ def _embedder_timeout(timeout) -> float:
     return float(timeout)
 
 
+BUILTIN_TEXT_KEY = "text"  # the key Loupe declares for the built-in embedding of text and PDF items
+
+
+def schema_builtin_text_key_ensure(*, organisation: Organisation) -> MetadataKey | None:
+    """The organisation's built-in ``text`` key (embedding, 384-d, built-in text embedder), declared
+    by Loupe itself the first time a worker needs it, so no user (and no admin check) is involved.
+
+    Returns None when the name is already taken by something else (another type or size, a deleted
+    key, or a key whose admin set another embedder): the workers then write no built-in vectors,
+    because a sentence search on that key would not compare like with like. Safe under concurrency:
+    two workers declaring at once end with one key.
+    """
+    key = MetadataKey.objects.filter(organisation=organisation, name=BUILTIN_TEXT_KEY).first()
+    if key is None:
+        spec = KeySpec(name=BUILTIN_TEXT_KEY, type=KeyType.EMBEDDING, size=BUILTIN_TEXT_SIZE)
+        try:
+            with transaction.atomic():
+                key_indexes_changed_on_commit(organisation.pk)
+                key = _create(organisation=organisation, spec=spec, state=KeyState.ACTIVE)
+                key.embedder = EmbedderKind.BUILTIN_TEXT
+                key.save(update_fields=["embedder"])
+            return key
+        except ServiceValidationError:  # declared by another worker meanwhile
+            key = MetadataKey.objects.get(organisation=organisation, name=BUILTIN_TEXT_KEY)
+    fits = (key.state == KeyState.ACTIVE and key.type == KeyType.EMBEDDING and key.size == BUILTIN_TEXT_SIZE
+            and key.embedder == EmbedderKind.BUILTIN_TEXT)
+    return key if fits else None
+
+
 @transaction.atomic
 def schema_key_retype(
     *, user: User, key: MetadataKey, new_type: str, max_length: int | None = None
