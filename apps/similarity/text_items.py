@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 TEXT_CHARS = 4000  # read per item: well past the model's 256 word pieces, in any language
 PDF_PAGES = 3  # pages whose text layer a PDF contributes (a title page alone is often nearly empty)
 EMBED_BATCH = 64  # items embedded and written per round: ~2 s of model time for long texts on one core
+BACKFILL_TASK_ITEMS = 25  # items per task a backfill enqueues, as many as a probe task hands over
 TEXT_TYPES = (ItemType.TEXT, ItemType.PDF)
 
 
@@ -141,3 +142,19 @@ def pdf_text(path: Path, *, pages: int = PDF_PAGES, max_chars: int = TEXT_CHARS)
         if length >= max_chars:
             break
     return " ".join(parts)[:max_chars]
+
+
+def items_text_embed_backfill(*, organisation_id=None) -> int:
+    """Enqueue the built-in embedding of every ready, live text or PDF item that has none yet (of one
+    organisation, or of all): items imported before this existed, or registered with their media facts
+    and so never probed. Returns how many items were enqueued; the tasks skip any done meanwhile."""
+    from apps.similarity.tasks import items_text_embed_task
+
+    items = Item.objects.filter(item_type__in=TEXT_TYPES, status=ItemStatus.READY, deleted_at__isnull=True)
+    if organisation_id is not None:
+        items = items.filter(organisation_id=organisation_id)
+    done = Embedding.objects.filter(key__name="text", key__embedder="builtin_text", frame__isnull=True)
+    pks = [str(pk) for pk in items.exclude(pk__in=done.values("item_id")).order_by("pk").values_list("pk", flat=True)]
+    for start in range(0, len(pks), BACKFILL_TASK_ITEMS):
+        items_text_embed_task.delay(pks[start:start + BACKFILL_TASK_ITEMS])
+    return len(pks)

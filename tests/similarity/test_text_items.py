@@ -120,3 +120,26 @@ def test_the_key_is_declared_once_and_deleted_items_are_skipped(db, org, folder,
     assert Embedding.objects.count() == 2
     want = text_embed(["note number 0"])[0]
     assert np.abs(_vector(items[0]) - want).max() < 1e-6
+
+
+def test_the_backfill_command_embeds_items_that_were_never_probed(
+    transactional_db, celery_worker_process, org, folder, test_files
+):
+    from django.core.management import call_command
+
+    supplied = [
+        Item.objects.create(organisation=org, folder=folder, item_type="text", name=f"s{i}.txt", status="ready",
+                            media_source="supplied", url=f"file://{make_text(test_files / f's{i}.txt', f'supplied {i}')}")
+        for i in range(3)
+    ]
+    trashed = Item.objects.create(organisation=org, folder=folder, item_type="text", name="gone.txt", status="ready",
+                                  url=f"file://{make_text(test_files / 'gone.txt', 'gone')}")
+    Item.objects.filter(pk=trashed.pk).update(deleted_at="2026-01-01T00:00:00Z")
+    call_command("embed_texts", organisation=str(org.pk), stdout=__import__("io").StringIO())
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while Embedding.objects.count() < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sorted(Embedding.objects.values_list("item_id", flat=True)) == sorted(item.pk for item in supplied)
+    from apps.similarity.text_items import items_text_embed_backfill
+
+    assert items_text_embed_backfill(organisation_id=org.pk) == 0
