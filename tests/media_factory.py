@@ -187,11 +187,17 @@ def make_mp3(
     return Path(path)
 
 
-def _pdf_bytes(*, pages: int, width: int, height: int) -> bytes:
+def _pdf_text_operators(text: str, height: int) -> bytes:
+    escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    return f"BT /F1 10 Tf 10 {max(height - 20, 1)} Td ({escaped}) Tj ET\n".encode("latin-1")
+
+
+def _pdf_bytes(*, pages: int, width: int, height: int, texts: list[str] | None = None) -> bytes:
     """Lay out a minimal PDF 1.4 by hand, with byte-exact xref offsets.
 
     Each page holds one black rectangle over its left half, so a rendered preview has known dark and
-    light regions; the rectangle is 10 pt shorter on each later page, to tell pages apart.
+    light regions; the rectangle is 10 pt shorter on each later page, to tell pages apart. With
+    ``texts``, page i also carries ``texts[i]`` (Latin-1, Helvetica) as a text layer.
     """
     objects: list[bytes] = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -200,9 +206,13 @@ def _pdf_bytes(*, pages: int, width: int, height: int) -> bytes:
     ]
     for page in range(pages):
         content = f"0 0 0 rg 0 0 {width // 2} {max(height - 10 * page, 1)} re f\n".encode()
+        resources = "<< >>"
+        if texts is not None and page < len(texts):
+            content += _pdf_text_operators(texts[page], height)
+            resources = "<< /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >>"
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] "
-            f"/Resources << >> /Contents {4 + 2 * page} 0 R >>".encode()
+            f"/Resources {resources} /Contents {4 + 2 * page} 0 R >>".encode()
         )
         objects.append(f"<< /Length {len(content)} >>\nstream\n".encode() + content + b"endstream")
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
@@ -217,9 +227,10 @@ def _pdf_bytes(*, pages: int, width: int, height: int) -> bytes:
     return bytes(out)
 
 
-def make_pdf(path: Path, pages: int = 2, *, size: tuple[int, int] = (200, 100)) -> Path:
-    """Write a `pages`-page PDF with `size` (points) pages that pypdf and pypdfium2 both open."""
-    Path(path).write_bytes(_pdf_bytes(pages=pages, width=size[0], height=size[1]))
+def make_pdf(path: Path, pages: int = 2, *, size: tuple[int, int] = (200, 100), texts: list[str] | None = None) -> Path:
+    """Write a `pages`-page PDF with `size` (points) pages that pypdf and pypdfium2 both open; page i
+    carries `texts[i]` as its text layer when given."""
+    Path(path).write_bytes(_pdf_bytes(pages=pages, width=size[0], height=size[1], texts=texts))
     return Path(path)
 
 

@@ -37,6 +37,15 @@ class ServiceValidationError(DjangoValidationError):
         super().__init__({key: value if isinstance(value, list) else [value] for key, value in errors.items()})
 
 
+class UpstreamServiceError(Exception):
+    """A service the request needed, run by someone else (an organisation's embedding endpoint), failed:
+    the request was fine, so the API answers 502 with ``message_dict`` (field-keyed, like a 400's)."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.message_dict = {key: [value] for key, value in errors.items()}
+        super().__init__("; ".join(errors.values()))
+
+
 def database_input_refusal(exc: BaseException) -> str | None:
     """The reason to give for a ``DataError`` caused by the values sent (see ``INPUT_SQLSTATES``), else None.
 
@@ -66,6 +75,8 @@ def api_exception_handler(exc, context):
     if refusal is not None:
         set_rollback()
         return Response({"detail": refusal}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, UpstreamServiceError):
+        return Response(exc.message_dict, status=status.HTTP_502_BAD_GATEWAY)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)

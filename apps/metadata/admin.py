@@ -45,7 +45,7 @@ class MetadataKeyAdmin(admin.ModelAdmin):
     itself is never deleted: use the soft or hard delete actions."""
 
     form = MetadataKeyAdminForm
-    list_display = ["name", "organisation", "type", "state", "deleted_type", "size", "updated_at"]
+    list_display = ["name", "organisation", "type", "state", "deleted_type", "size", "embedder", "updated_at"]
     list_filter = ["state", "type", "organisation"]
     search_fields = ["name"]
     actions = ["soft_delete", "restore", "hard_delete"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from apps.metadata.models import KeyType
+from apps.metadata.models import EMBEDDER_INPUTS, EMBEDDER_TIMEOUT_MAX, EmbedderKind, KeyType
 from apps.metadata.validation import EMBEDDING_SIZE_MAX, SCALAR_TYPES, VARCHAR_MAX_LENGTH
 
 SCALAR_CHOICES = [(value, label) for value, label in KeyType.choices if value in SCALAR_TYPES]
@@ -56,3 +56,23 @@ class RetypeForm(forms.Form):
         required=False, min_value=1, max_value=VARCHAR_MAX_LENGTH, label="Maximum length"
     )
 
+
+
+class EmbedderForm(forms.Form):
+    """An embedding key's embedder. URL, inputs and timeout matter for ``http`` only (the service checks them)."""
+
+    embedder = forms.ChoiceField(choices=EmbedderKind.choices, label="Embedder")
+    embedder_url = forms.CharField(required=False, max_length=2000, label="Endpoint URL")
+    embedder_inputs = forms.MultipleChoiceField(
+        required=False, choices=[(value, value) for value in EMBEDDER_INPUTS], label="Takes",
+        widget=forms.CheckboxSelectMultiple,
+    )
+    embedder_timeout = forms.FloatField(required=False, min_value=0.001, max_value=EMBEDDER_TIMEOUT_MAX,
+                                        label="Timeout (s)")
+
+    def embedder_spec(self):
+        from apps.metadata.services.schema import EmbedderSpec
+
+        data = self.cleaned_data
+        return EmbedderSpec(kind=data["embedder"], url=data["embedder_url"], inputs=tuple(data["embedder_inputs"]),
+                            timeout=data["embedder_timeout"])

@@ -29,6 +29,19 @@ class KeyState(models.TextChoices):
     TOMBSTONE = "tombstone", "Hard deleted"
 
 
+class EmbedderKind(models.TextChoices):
+    """What turns a query (a sentence, an uploaded image) into a vector of an embedding key."""
+
+    NONE = "none", "None"
+    BUILTIN_TEXT = "builtin_text", "Built-in text model (all-MiniLM-L6-v2, 384-d)"
+    HTTP = "http", "HTTP endpoint"
+
+
+EMBEDDER_INPUTS = ("text", "image")
+BUILTIN_TEXT_SIZE = 384  # all-MiniLM-L6-v2's vectors
+EMBEDDER_TIMEOUT_MAX = 120  # seconds: a search request waits for the endpoint
+EMBEDDER_URL_MAX = 2000
+
 _EMBEDDING = Q(type=KeyType.EMBEDDING) | Q(deleted_type=KeyType.EMBEDDING)
 
 
@@ -55,6 +68,14 @@ class MetadataKey(TimestampedModel):
     bulk_loads = models.PositiveIntegerField(
         default=0, help_text="Large imports running now; the key's indexes (HNSW, Explorer) are rebuilt when the last ends."
     )
+    # Embedding keys only: how a query sentence or image becomes a vector (apps.similarity.embedders).
+    # Like ``size``, the embedder survives a soft delete; a hard delete clears it.
+    embedder = models.CharField(max_length=16, choices=EmbedderKind.choices, default=EmbedderKind.NONE)
+    embedder_url = models.CharField(max_length=EMBEDDER_URL_MAX, blank=True, help_text="HTTP embedders only.")
+    embedder_inputs = models.JSONField(
+        default=list, blank=True, help_text='HTTP embedders only: what the endpoint takes, ["text"], ["image"] or both.'
+    )
+    embedder_timeout = models.FloatField(null=True, blank=True, help_text="HTTP embedders only: seconds.")
 
     class Meta:
         ordering = ["name"]
@@ -78,6 +99,15 @@ class MetadataKey(TimestampedModel):
                 condition=Q(max_length__gte=1, max_length__lte=validation.VARCHAR_MAX_LENGTH),
                 name="metadata_key_max_length_range",
             ),
+            models.CheckConstraint(
+                condition=Q(embedder=EmbedderKind.NONE, embedder_url="", embedder_inputs=[], embedder_timeout=None)
+                | (_EMBEDDING & Q(embedder=EmbedderKind.BUILTIN_TEXT, size=BUILTIN_TEXT_SIZE, embedder_url="",
+                                  embedder_inputs=[], embedder_timeout=None))
+                | (_EMBEDDING & Q(embedder=EmbedderKind.HTTP, embedder_timeout__gt=0,
+                                  embedder_timeout__lte=EMBEDDER_TIMEOUT_MAX) & ~Q(embedder_url="")
+                   & ~Q(embedder_inputs=[])),
+                name="metadata_key_embedder_fits",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -100,6 +130,17 @@ class MetadataKey(TimestampedModel):
     def spec(self) -> KeySpec | None:
         """The definition values are validated against: active keys only."""
         return self.definition() if self.state == KeyState.ACTIVE else None
+
+    @property
+    def embedder_takes_text(self) -> bool:
+        """Whether a sentence can be turned into this key's vectors (built-in model or an endpoint taking text)."""
+        return self.embedder == EmbedderKind.BUILTIN_TEXT or (
+            self.embedder == EmbedderKind.HTTP and "text" in self.embedder_inputs
+        )
+
+    @property
+    def embedder_takes_image(self) -> bool:
+        return self.embedder == EmbedderKind.HTTP and "image" in self.embedder_inputs
 
     def sdk_entry(self) -> KeySpec | Tombstone:
         """This key as the SDK body shows it: a definition, or a tombstone (with the old type if soft)."""

@@ -8,6 +8,7 @@ urlpatterns = [
     path("schema/keys/new", views.key_add, name="key-add"),
     path("schema/keys/<int:pk>/values", views.key_values_add, name="key-values"),
     path("schema/keys/<int:pk>/retype", views.key_retype, name="key-retype"),
+    path("schema/keys/<int:pk>/embedder", views.key_embedder, name="key-embedder"),
     path("schema/keys/<int:pk>/delete", views.key_soft_delete, name="key-delete"),
     path("schema/keys/<int:pk>/restore", views.key_restore, name="key-restore"),
     path("schema/keys/<int:pk>/hard-delete", views.key_hard_delete, name="key-hard-delete"),

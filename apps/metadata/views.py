@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ServiceValidationError
 from apps.core.selectors import organisation_admin_ids, organisation_list
-from apps.metadata.forms import SCALAR_CHOICES, EnumValuesForm, KeyAddForm, RetypeForm
+from apps.metadata.forms import SCALAR_CHOICES, EmbedderForm, EnumValuesForm, KeyAddForm, RetypeForm
 from apps.metadata.models import MetadataKey
 from apps.metadata.selectors import schema_can_edit, schema_keys
 from apps.metadata.services import schema as schema_services
@@ -53,6 +53,7 @@ def _panel(request, organisation, *, form=None, error: str = "", report=None, st
         "can_edit": schema_can_edit(user=request.user, organisation_id=organisation.pk),
         "form": form or KeyAddForm(),
         "scalar_choices": SCALAR_CHOICES,
+        "embedder_form": EmbedderForm(),
         "error": error,
         "report": report,
         "report_rows": [(ex.item, ex.frame, json.dumps(ex.value, ensure_ascii=False)) for ex in report.examples]
@@ -130,6 +131,19 @@ def key_retype(request, pk):
     summary = (f'Key "{key.name}" is now {report.new_type}: {report.invalid} of {report.checked} stored values '
                "no longer validate (they are kept).")
     return _done(request, key.organisation, summary, report=report)
+
+
+@require_POST
+def key_embedder(request, pk):
+    key = _key(request, pk)
+    form = EmbedderForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ServiceValidationError({field: errors[0] for field, errors in form.errors.items()})
+        key = schema_services.schema_key_embedder_set(user=request.user, key=key, embedder=form.embedder_spec())
+    except ServiceValidationError as exc:
+        return _panel(request, key.organisation, error=_messages_of(exc), status=400)
+    return _done(request, key.organisation, f'Key "{key.name}" now uses embedder: {key.get_embedder_display()}.')
 
 
 def _key_state_view(service, done_message: str):

@@ -11,9 +11,13 @@ class SimilarityConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.metadata.hooks import hook_set as metadata_hook_set
+        from apps.similarity.hooks import items_probed
+        from apps.storage.hooks import hook_set as storage_hook_set
 
         # Metadata says when vectors change; the projections computed from them go stale and are redone.
         metadata_hook_set("embeddings_changed", _embeddings_changed)
+        # Storage says when text and PDF items were probed; their built-in text embedding follows.
+        storage_hook_set("items_probed", items_probed)
 
 
 def _embeddings_changed(organisation_id) -> None:

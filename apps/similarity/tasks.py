@@ -19,3 +19,10 @@ def projections_refresh_task(organisation_id: str) -> None:
     from apps.similarity.services import projections_refresh
 
     projections_refresh(organisation_id=organisation_id)
+
+@shared_task(name="similarity.items_text_embed", acks_late=True)
+def items_text_embed_task(item_ids: list[str]) -> None:
+    """The built-in ``text`` embedding of probed text and PDF items (skips those already done)."""
+    from apps.similarity.text_items import items_text_embed
+
+    items_text_embed(item_ids=item_ids)

@@ -57,6 +57,7 @@ __all__ = [
     "check_host_allowed",
     "fetch_to_file",
     "head_size",
+    "http_post",
     "parse_object_url",
     "policy_from_strings",
     "resolve_local_path",
@@ -525,7 +526,7 @@ def _redirect_target(original: str, location: str) -> tuple[str, ParsedUrl]:
 
 
 def _send_pinned(session, adapter, target: ParsedUrl, url: str, policy: FetchPolicy, method: str,
-                 headers: dict[str, str]) -> requests.Response:
+                 headers: dict[str, str], data: bytes | None = None) -> requests.Response:
     addresses = _vet_host(target.host, port=target.port, policy=policy, subject=url)
     host = f"[{target.host}]" if ":" in target.host else target.host
     host_header = host if target.port == DEFAULT_PORTS[target.scheme] else f"{host}:{target.port}"
@@ -536,7 +537,7 @@ def _send_pinned(session, adapter, target: ParsedUrl, url: str, policy: FetchPol
             return session.request(
                 method, url, headers={**_REQUEST_HEADERS, **headers, "Host": host_header},
                 stream=True, allow_redirects=False, timeout=(policy.timeout, policy.timeout),
-                verify=policy.ca_bundle or True, proxies={},
+                verify=policy.ca_bundle or True, proxies={}, data=data,
             )
         except requests.RequestException as exc:
             reason = getattr(exc.args[0], "reason", None) if exc.args else None
@@ -602,6 +603,49 @@ def _fetch_http(url: str, parsed: ParsedUrl, dest: Path, policy: FetchPolicy) ->
             return _write_stream(response.iter_content(CHUNK_SIZE), dest=dest, policy=policy, url=url)
         except requests.RequestException as exc:
             raise _http_failure(exc, url, policy) from exc
+
+
+def http_post(url: str, *, body: bytes, content_type: str, policy: FetchPolicy) -> bytes:
+    """POST ``body`` to an http(s) URL under the same guard as every fetch, and return the response body.
+
+    The host is vetted and the connection pinned to the vetted address (``check_host_allowed``,
+    ``_PinnedAdapter``); ``policy.timeout`` is both the connect timeout and a deadline for the whole
+    answer (a server trickling bytes cannot hold a request open past it); the body is capped at
+    ``policy.max_bytes``. Redirects are not followed: a POST body is not re-sent to another address,
+    so an endpoint must answer itself. A non-2xx status, a redirect, a timeout or an unreachable host
+    raise ``FetchError`` with a sentence for the user.
+    """
+    import time
+
+    parsed = parse_object_url(url)
+    if parsed.scheme not in DEFAULT_PORTS or parsed.kind != "http":
+        raise FetchError("bad_url", f"{_short(url)} is not an http(s) URL.")
+    deadline = time.monotonic() + policy.timeout
+    adapter = _PinnedAdapter()
+    with requests.Session() as session:
+        session.trust_env = False  # no proxies or .netrc from the environment: the connection is pinned
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        response = _send_pinned(session, adapter, parsed, url, policy, "POST",
+                                {"Content-Type": content_type, "Accept": "application/json"}, data=body)
+        with response:
+            if response.status_code in REDIRECT_STATUSES:
+                raise FetchError("http_error", f"{_short(url)} answered HTTP {response.status_code} (a redirect); "
+                                               "redirects are not followed for a POST.", status=response.status_code)
+            _raise_for_status(response, url)
+            chunks, size = [], 0
+            try:
+                for chunk in response.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > policy.max_bytes:
+                        raise _too_large(url, policy)
+                    if time.monotonic() > deadline:
+                        raise FetchError("timeout", f"{_short(url)} did not finish answering within "
+                                                    f"{policy.timeout:g} s.")
+                    chunks.append(chunk)
+            except requests.RequestException as exc:
+                raise _http_failure(exc, url, policy) from exc
+    return b"".join(chunks)
 
 
 def _head_http(url: str, parsed: ParsedUrl, policy: FetchPolicy) -> int | None:

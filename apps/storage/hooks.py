@@ -28,6 +28,9 @@ def _no_neighbours(request, item) -> dict:
 def _no_similar(request, item) -> dict:
     return {}
 
+def _nothing_after_probe(item_ids: list) -> None:
+    return None
+
 
 def _no_entry_counts(handle) -> dict[str, int]:
     raise ValueError("no import file parser is installed")
@@ -39,6 +42,8 @@ _DEFAULTS: dict[str, Callable[..., Any]] = {
     "import_file_entry_counts": _no_entry_counts,
     "item_page_neighbours": _no_neighbours,
     "item_page_similar": _no_similar,
+
+    "items_probed": _nothing_after_probe,
 }
 _registered: dict[str, Callable[..., Any]] = {}
 
@@ -82,3 +87,9 @@ def item_page_similar(request, item) -> dict:
     """The item page's "more like this" form: ``{"similar": {"action", "keys", "hidden"}}``, or {} when
     the item has no vector to start from."""
     return _hook("item_page_similar")(request, item)
+
+def items_probed(item_ids: list) -> None:
+    """Single-file items whose probe just committed as ``ready`` (one call per probe task): the apps
+    above derive what they need from the content (the built-in text embedding), in their own tasks."""
+    if item_ids:
+        _hook("items_probed")(list(item_ids))

@@ -34,7 +34,8 @@ def test_admin_adds_keys_members_read_them(api_for, alice, bob, org):
     assert response.status_code == 201, response.text
     key = MetadataKey.objects.get(name="weather")
     assert response.json() == {"name": "weather", "type": "enum", "state": "active", "deleted_type": None,
-                               "enum_values": ["rain", "sun"], "size": None, "max_length": None} | _key_json(key)
+                               "enum_values": ["rain", "sun"], "size": None, "max_length": None, "embedder": "none",
+                               "embedder_url": "", "embedder_inputs": [], "embedder_timeout": None} | _key_json(key)
     assert admin.post("/api/v1/metadata/schema/keys", json={"name": "clip", "type": "embedding", "size": 3}).status_code == 201
     assert admin.post("/api/v1/metadata/schema/keys", json={"name": "caption", "type": "string", "max_length": 80}).status_code == 201
 
@@ -103,7 +104,7 @@ def test_patch_adds_enum_values_or_retypes_with_a_report(api_for, alice, org):
 
     for path, body, errors in [
         ("weather", {"type": "text"}, {"type": ['Key "weather" is an enum key: enum and embedding keys cannot be re-typed.']}),
-        ("weather", {"type": "text", "enum_values": ["x"]}, {"type": ["Give either a new type or enum values to add (not both)."]}),
+        ("weather", {"type": "text", "enum_values": ["x"]}, {"type": ["Give one of: a new type, enum values to add, or an embedder (not several)."]}),
         ("score", {"enum_values": ["x"]}, {"enum_values": ['Key "score" is boolean, not an enum.']}),
     ]:
         response = admin.patch(f"/api/v1/metadata/schema/keys/{path}", json=body)

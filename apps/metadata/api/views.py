@@ -21,7 +21,7 @@ from apps.core.errors import ServiceValidationError
 from apps.metadata import selectors
 from apps.metadata.api.serializers import (
     MetadataKeyChangedSerializer, MetadataKeyCreateSerializer, MetadataKeySerializer,
-    MetadataKeyUpdateSerializer, SchemaSavedSerializer, SchemaSerializer,
+    MetadataKeyUpdateSerializer, SchemaSavedSerializer, SchemaSerializer, embedder_spec_from,
 )
 from apps.metadata.services import schema as schema_services
 
@@ -85,7 +85,8 @@ class SchemaKeyViewSet(viewsets.ViewSet):
     def create(self, request):
         data = validated(MetadataKeyCreateSerializer, request.data)
         organisation = request_organisation_of(request, data.pop("organisation", None))
-        key = schema_services.schema_key_add(user=request.user, organisation=organisation, **data)
+        embedder = embedder_spec_from(data)
+        key = schema_services.schema_key_add(user=request.user, organisation=organisation, embedder=embedder, **data)
         return Response(MetadataKeySerializer(key).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=MetadataKeySerializer)
@@ -96,10 +97,15 @@ class SchemaKeyViewSet(viewsets.ViewSet):
     def partial_update(self, request, name=None):
         key = _key_or_404(request_organisation_of(request), name)
         data = validated(MetadataKeyUpdateSerializer, request.data)
-        if ("type" in data) == ("enum_values" in data):
-            raise ServiceValidationError({"type": "Give either a new type or enum values to add (not both)."})
+        embedder = embedder_spec_from(data)
+        if ("type" in data) + ("enum_values" in data) + (embedder is not None) != 1:
+            raise ServiceValidationError(
+                {"type": "Give one of: a new type, enum values to add, or an embedder (not several)."}
+            )
         report = None
-        if "enum_values" in data:
+        if embedder is not None:
+            key = schema_services.schema_key_embedder_set(user=request.user, key=key, embedder=embedder)
+        elif "enum_values" in data:
             key = schema_services.schema_enum_values_add(user=request.user, key=key, values=data["enum_values"])
         else:
             report = schema_services.schema_key_retype(

@@ -26,7 +26,10 @@ from django.db import IntegrityError, connection, transaction
 from apps.core.errors import ServiceValidationError
 from apps.core.models import Organisation, User
 from apps.metadata.hooks import key_indexes_changed_on_commit
-from apps.metadata.models import Embedding, KeyState, KeyType, MetadataKey
+from apps.metadata.models import (
+    BUILTIN_TEXT_SIZE, EMBEDDER_INPUTS, EMBEDDER_TIMEOUT_MAX, EMBEDDER_URL_MAX, EmbedderKind, Embedding, KeyState,
+    KeyType, MetadataKey,
+)
 from apps.metadata.selectors import schema_can_edit
 from apps.metadata.validation import (
     ENUM_VALUES_MAX, SCALAR_TYPES, VARCHAR_MAX_LENGTH, KeySpec, SchemaBodyError, Tombstone, canonical_type,
@@ -77,9 +80,10 @@ class SchemaSaveReport:
 @transaction.atomic
 def schema_key_add(
     *, user: User, organisation: Organisation, name: str, type: str, enum_values=(), size: int | None = None,
-    max_length: int = VARCHAR_MAX_LENGTH,
+    max_length: int = VARCHAR_MAX_LENGTH, embedder: EmbedderSpec | None = None,
 ) -> MetadataKey:
-    """Declare a key. An embedding key gets its ANN index in the same transaction."""
+    """Declare a key. An embedding key gets its ANN index in the same transaction, and its embedder
+    when one is given (checked as ``schema_key_embedder_set`` does, before anything is written)."""
     _require_admin(user=user, organisation_id=organisation.pk)
     name_error = key_name_error(name)
     if name_error:
@@ -88,8 +92,17 @@ def schema_key_add(
     existing = MetadataKey.objects.filter(organisation=organisation, name=name).first()
     if existing is not None:
         raise ServiceValidationError({"name": _taken_message(existing)})
+    fields = {}
+    if embedder is not None:
+        probe = MetadataKey(name=name, type=spec.type, size=spec.size, state=KeyState.ACTIVE)
+        fields = _embedder_fields(probe, embedder)
     key_indexes_changed_on_commit(organisation.pk)
-    return _create(organisation=organisation, spec=spec, state=KeyState.ACTIVE)
+    key = _create(organisation=organisation, spec=spec, state=KeyState.ACTIVE)
+    if fields:
+        for field_name, value in fields.items():
+            setattr(key, field_name, value)
+        key.save(update_fields=list(fields))
+    return key
 
 
 @transaction.atomic
@@ -112,6 +125,126 @@ def schema_enum_values_add(*, user: User, key: MetadataKey, values) -> MetadataK
     key.enum_values = merged
     key.save(update_fields=["enum_values", "updated_at"])
     return key
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """An embedding key's embedder as a caller asks for it; ``schema_key_embedder_set`` checks it."""
+
+    kind: str = EmbedderKind.NONE
+    url: str = ""
+    inputs: tuple[str, ...] = ()
+    timeout: float | None = None
+
+
+EMBEDDER_TIMEOUT_DEFAULT = 10.0  # seconds, when an HTTP embedder is set without one
+
+
+@transaction.atomic
+def schema_key_embedder_set(*, user: User, key: MetadataKey, embedder: EmbedderSpec) -> MetadataKey:
+    """Set (or clear, with kind ``none``) the embedder of an embedding key, active or soft-deleted.
+
+    Rules, each refused with an error keyed by the field: only embedding keys have one (``embedder``);
+    the built-in text model makes 384-d vectors, so only 384-d keys take it (``embedder``); an HTTP
+    embedder needs an absolute http(s) URL (``embedder_url``), at least one of ``text``/``image``
+    (``embedder_inputs``) and a timeout in (0, 120] seconds (``embedder_timeout``). The URL's host is
+    not resolved here: the fetch guard vets it on every call, when the address is the one that counts.
+    The change is stamped in ``updated_at`` like every other schema change.
+    """
+    key = _locked(user=user, key=key)
+    fields = _embedder_fields(key, embedder)
+    for name, value in fields.items():
+        setattr(key, name, value)
+    key.save(update_fields=[*fields, "updated_at"])
+    return key
+
+
+def _embedder_fields(key: MetadataKey, embedder: EmbedderSpec) -> dict:
+    """The column values for ``embedder`` on ``key``; raises field-keyed errors."""
+    if key.state == KeyState.TOMBSTONE or key.effective_type != KeyType.EMBEDDING:
+        raise ServiceValidationError({"embedder": f'Key "{key.name}" is not an embedding key: only embedding keys '
+                                                  "have an embedder."})
+    if embedder.kind not in EmbedderKind.values:
+        raise ServiceValidationError({"embedder": f'Unknown embedder "{embedder.kind}": choose one of '
+                                                  f'{", ".join(EmbedderKind.values)}.'})
+    none = {"embedder": embedder.kind, "embedder_url": "", "embedder_inputs": [], "embedder_timeout": None}
+    if embedder.kind == EmbedderKind.NONE:
+        return none
+    if embedder.kind == EmbedderKind.BUILTIN_TEXT:
+        if key.size != BUILTIN_TEXT_SIZE:
+            raise ServiceValidationError({"embedder": (
+                f'Key "{key.name}" holds {key.size}-d vectors; the built-in text model makes {BUILTIN_TEXT_SIZE}-d '
+                "vectors, so it can only serve a key of size 384.")})
+        return none
+    return none | {"embedder_url": _embedder_url(embedder.url), "embedder_inputs": _embedder_inputs(embedder.inputs),
+                   "embedder_timeout": _embedder_timeout(embedder.timeout)}
+
+
+def _embedder_url(url) -> str:
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str) or not url.strip():
+        raise ServiceValidationError({"embedder_url": "An HTTP embedder needs the URL of its endpoint."})
+    url = url.strip()
+    if len(url) > EMBEDDER_URL_MAX:
+        raise ServiceValidationError({"embedder_url": f"The URL has {len(url)} characters; at most "
+                                                      f"{EMBEDDER_URL_MAX}."})
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a malformed port)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or any(
+        ord(c) < 33 or ord(c) == 127 for c in url
+    ):
+        raise ServiceValidationError({"embedder_url": "The URL must be an absolute http:// or https:// URL "
+                                                      "(no spaces or control characters)."})
+    return url
+
+
+def _embedder_inputs(inputs) -> list[str]:
+    values = list(inputs) if isinstance(inputs, (list, tuple)) else None
+    if not values or not all(isinstance(v, str) and v in EMBEDDER_INPUTS for v in values):
+        raise ServiceValidationError({"embedder_inputs": 'Say what the endpoint takes: "text", "image" or both.'})
+    return [value for value in EMBEDDER_INPUTS if value in values]
+
+
+def _embedder_timeout(timeout) -> float:
+    if timeout is None:
+        return EMBEDDER_TIMEOUT_DEFAULT
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= EMBEDDER_TIMEOUT_MAX:
+        raise ServiceValidationError({"embedder_timeout": f"The timeout is a number of seconds above 0 and at most "
+                                                          f"{EMBEDDER_TIMEOUT_MAX}."})
+    return float(timeout)
+
+
+BUILTIN_TEXT_KEY = "text"  # the key Loupe declares for the built-in embedding of text and PDF items
+
+
+def schema_builtin_text_key_ensure(*, organisation: Organisation) -> MetadataKey | None:
+    """The organisation's built-in ``text`` key (embedding, 384-d, built-in text embedder), declared
+    by Loupe itself the first time a worker needs it, so no user (and no admin check) is involved.
+
+    Returns None when the name is already taken by something else (another type or size, a deleted
+    key, or a key whose admin set another embedder): the workers then write no built-in vectors,
+    because a sentence search on that key would not compare like with like. Safe under concurrency:
+    two workers declaring at once end with one key.
+    """
+    key = MetadataKey.objects.filter(organisation=organisation, name=BUILTIN_TEXT_KEY).first()
+    if key is None:
+        spec = KeySpec(name=BUILTIN_TEXT_KEY, type=KeyType.EMBEDDING, size=BUILTIN_TEXT_SIZE)
+        try:
+            with transaction.atomic():
+                key_indexes_changed_on_commit(organisation.pk)
+                key = _create(organisation=organisation, spec=spec, state=KeyState.ACTIVE)
+                key.embedder = EmbedderKind.BUILTIN_TEXT
+                key.save(update_fields=["embedder"])
+            return key
+        except ServiceValidationError:  # declared by another worker meanwhile
+            key = MetadataKey.objects.get(organisation=organisation, name=BUILTIN_TEXT_KEY)
+    fits = (key.state == KeyState.ACTIVE and key.type == KeyType.EMBEDDING and key.size == BUILTIN_TEXT_SIZE
+            and key.embedder == EmbedderKind.BUILTIN_TEXT)
+    return key if fits else None
 
 
 @transaction.atomic
@@ -400,6 +533,7 @@ def _hard_delete(key: MetadataKey) -> MetadataKey:
         Embedding.objects.filter(key=key).delete()
     key.state, key.type, key.deleted_type = KeyState.TOMBSTONE, "", ""
     key.enum_values, key.size, key.max_length = [], None, VARCHAR_MAX_LENGTH
+    key.embedder, key.embedder_url, key.embedder_inputs, key.embedder_timeout = EmbedderKind.NONE, "", [], None
     key.save()
     return key
 
