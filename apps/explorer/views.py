@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
-from apps.core.errors import ServiceValidationError, database_input_refusal
+from apps.core.errors import ServiceValidationError, UpstreamServiceError, database_input_refusal
 from apps.core.selectors import organisation_admin_ids, organisation_list
 from apps.explorer import counting
 from apps.explorer.counting import explore_count_answer
@@ -184,7 +184,7 @@ def _results(request, organisation, folder, state: ExploreState) -> dict:
                                  page_token=state.after or None)
             # The estimate at once when an exact count is not cheap; the page then loads the exact one.
             count = explore_count_answer(**scope, tree=tree, exact_below=counting.EXACT_COUNT_BELOW)
-    except ServiceValidationError as exc:
+    except (ServiceValidationError, UpstreamServiceError) as exc:  # an embedding endpoint's failure is shown too
         errors = error_list(exc)
         return {"items": [], "count": None, "errors": errors, "q_mark": _mark(state.q, errors)}
     except DataError as exc:

@@ -18,7 +18,7 @@ from django.http import Http404
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from apps.core.errors import ServiceValidationError
+from apps.core.errors import ServiceValidationError, UpstreamServiceError
 from apps.core.selectors import organisation_list
 from apps.explorer.forms import SIMILAR_PARAMS, explore_state
 from apps.explorer.selectors import explore_folder
@@ -45,7 +45,7 @@ def image_search(request):
             raise ServiceValidationError({"image": f"An image file of at most {IMAGE_MAX_BYTES // 2**20} MB."})
         state.similar, state.similar_item, state.similar_text = key.name, "", ""
         state.similar_vector = embedders.embed_image(key=key, data=upload.read())
-    except ServiceValidationError as exc:
+    except (ServiceValidationError, UpstreamServiceError) as exc:  # the endpoint's failure, shown on the page
         state.errors.update({place: [str(m) for m in messages] for place, messages in exc.message_dict.items()})
     path = reverse("explorer:explore")
     context = {"clear_url": f"{path}?organisation={organisation.pk}", "organisations": organisation_list(user=request.user)}

@@ -170,3 +170,18 @@ def test_the_built_in_model_embeds_text_on_its_key(admin, org):
         embed_image(key=key, data=b"x")
     assert caught.value.message_dict == {"similar_to.image": [
         'Key "text" has no embedder that takes an image: an admin can set one in the metadata schema.']}
+
+
+def test_a_failing_endpoint_is_shown_on_the_explorer_page_not_a_500(endpoint, admin, org, client):
+    """The sentence box on a key whose endpoint answers 500: the page says what the endpoint did."""
+    from html import unescape
+
+    _http_key(admin, org, f"{endpoint}/error")
+    client.force_login(admin)
+
+    response = client.get("/explore/", {"organisation": str(org.pk), "similar": "clip", "similar_text": "red car"})
+
+    assert response.status_code == 200
+    port = endpoint.rsplit(":", 1)[1]
+    assert (f'The embedder of key "clip" failed: http://127.0.0.1:{port}/error answered HTTP 500 Internal Server '
+            "Error.") in unescape(response.content.decode())
