@@ -93,5 +93,6 @@ def test_every_storage_hook_is_filled_by_an_app_above_storage():
         "item_page_metadata_context": "apps.metadata.apps._item_page_metadata_context",
         "item_page_neighbours": "apps.explorer.apps._item_page_neighbours",
         "item_page_similar": "apps.explorer.apps._item_page_similar",
+        "items_probed": "apps.similarity.hooks.items_probed",
         "items_full_metadata": "apps.metadata.apps._items_full_metadata",
     }

@@ -62,7 +62,7 @@ def test_refusals_show_on_the_page(world):
     html = client.get(f"/explore/?organisation={org.pk}&similar=u&similar_item={world['items'][0].pk}").content.decode()
     assert 'Key &quot;u&quot; is a number key, not an embedding.' in html
     html = client.get(f"/explore/?organisation={org.pk}&similar=clip&similar_text=a%20red%20car").content.decode()
-    assert "has no text embedder" in html
+    assert "has no embedder that takes a text" in html
 
 
 def test_item_page_offers_more_like_this_with_the_result_it_came_from(world):
