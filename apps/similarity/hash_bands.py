@@ -1,0 +1,102 @@
+"""Pairs of perceptual hashes within a Hamming distance, found in SQL without comparing every pair.
+
+Multi-index hashing by pigeonhole: cut the 64 bits into ``m`` segments. Two hashes that differ in at
+most ``t`` bits differ in at most ``t`` segments, so they agree exactly on at least ``m - t`` of them.
+A *band* is a set of ``m - t`` segments (a bit mask); every pair within ``t`` shares at least one of
+the ``C(m, m - t)`` bands exactly, so joining the hashes on ``h & mask`` band by band and checking
+``bit_count(a # b) <= t`` on what the join yields finds every such pair and nothing else.
+
+``m = t + 1`` gives ``t + 1`` single-segment bands; that is the textbook scheme, and it is the
+cheapest for a few thousand hashes. For many hashes short bands are the cost: at ``t = 6`` they are
+9 bits wide, and a million random hashes share a 9-bit value with ~2,000 others, i.e. ~10^10
+candidate pairs. Wider bands made of several segments cut the candidates by 2^bits at the price of
+more joins, so ``band_masks`` picks ``m`` by an estimate of both (a join costs a pass over the hashes;
+a candidate a ``bit_count``): at a million hashes and ``t = 6`` it picks 9 segments, 84 bands of
+21 bits, and ~2*10^5 candidates per band.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+HASH_BITS = 64
+MAX_BANDS = 400  # joins per scan: past this a finer split costs more passes than it saves candidates
+CANDIDATE_COST = 1.0  # a candidate pair's bit_count against one hash's pass through a join (same order)
+
+
+def _segments(m: int) -> list[int]:
+    """Masks of ``m`` contiguous segments covering the 64 bits, sizes differing by at most one."""
+    sizes = [HASH_BITS // m + (1 if i < HASH_BITS % m else 0) for i in range(m)]
+    masks, start = [], 0
+    for size in sizes:
+        masks.append(((1 << size) - 1) << start)
+        start += size
+    return masks
+
+
+def _signed(mask: int) -> int:
+    return mask - (1 << HASH_BITS) if mask >= 1 << (HASH_BITS - 1) else mask
+
+
+def band_cost(*, hashes: int, threshold: int, segments: int) -> float:
+    """Estimated work of the scheme with ``segments`` segments on ``hashes`` uniformly random hashes."""
+    keep = segments - threshold
+    bands = math.comb(segments, keep)
+    narrowest = keep * (HASH_BITS // segments)
+    candidates = hashes * hashes / 2 / 2.0 ** narrowest
+    return bands * (hashes + CANDIDATE_COST * candidates)
+
+
+def band_masks(*, hashes: int, threshold: int) -> list[int]:
+    """The bands (signed 64-bit masks) to join on for ``hashes`` hashes and distance ``threshold``.
+
+    Every pair of hashes within ``threshold`` agrees exactly on at least one mask. ``threshold`` is
+    0..63; 0 is one band of all 64 bits (exact duplicates).
+    """
+    if not 0 <= threshold < HASH_BITS:
+        raise ValueError(f"threshold must be 0..{HASH_BITS - 1} bits, got {threshold}")
+    options = [
+        m for m in range(threshold + 1, HASH_BITS + 1)
+        if math.comb(m, m - threshold) <= MAX_BANDS or m == threshold + 1
+    ]
+    best = min(options, key=lambda m: band_cost(hashes=max(hashes, 2), threshold=threshold, segments=m))
+    segments = _segments(best)
+    return [_signed(sum(combo)) for combo in itertools.combinations(segments, best - threshold)]
+
+
+def hash_pairs_sql() -> str:
+    """One band's join over the temporary table ``dup_hashes(item int, h bigint)``: (item a < item b,
+    distance) for every pair within the threshold that agrees on the band. Parameters: mask, threshold."""
+    # The mask is a parameter but the expression is the same on both sides, so PostgreSQL hashes
+    # ``h & mask`` once per row and probes with it (a hash join, not a nested loop).
+    return (
+        "SELECT x.item, y.item, bit_count((x.h # y.h)::bit(64)) "
+        "FROM dup_hashes x JOIN dup_hashes y ON (x.h & %(mask)s) = (y.h & %(mask)s) AND x.item < y.item "
+        "WHERE bit_count((x.h # y.h)::bit(64)) <= %(threshold)s"
+    )
+
+
+def connected_groups(edges) -> dict[int, list[int]]:
+    """Union-find over (a, b) pairs: root -> members, for every component of two or more."""
+    parent: dict[int, int] = {}
+
+    def find(node: int) -> int:
+        root = node
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(node, node) != root:  # path compression
+            parent[node], node = root, parent[node]
+        return root
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[int, list[int]] = {}
+    for node in list(parent):
+        groups.setdefault(find(node), []).append(node)
+    for root, members in groups.items():
+        if root not in members:
+            members.append(root)
+    return groups
