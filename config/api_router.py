@@ -21,6 +21,7 @@ from apps.metadata.api.items import (
 )
 from apps.metadata.api.jobs import MetadataJobViewSet
 from apps.metadata.api.views import SchemaKeyViewSet, SchemaView
+from apps.similarity.api.duplicates import DuplicateGroupsView, DuplicateResolveView, DuplicateScanView
 from apps.storage.api.items import IntegrationViewSet, ItemViewSet
 from apps.storage.api.views import FolderViewSet
 
@@ -54,6 +55,10 @@ urlpatterns = [
     re_path(r"^explore/facets$", ExploreFacetsView.as_view(), name="explore-facets"),
     re_path(r"^explore/count$", ExploreCountView.as_view(), name="explore-count"),
     re_path(r"^metadata/schema$", SchemaView.as_view(), name="metadata-schema"),
+    re_path(r"^similarity/duplicates$", DuplicateGroupsView.as_view(), name="similarity-duplicates"),
+    re_path(r"^similarity/duplicates/scan$", DuplicateScanView.as_view(), name="similarity-duplicates-scan"),
+    re_path(r"^similarity/duplicates/(?P<group>[0-9]{1,18})/resolve$", DuplicateResolveView.as_view(),
+            name="similarity-duplicates-resolve"),
     re_path(r"^metadata/bulk$", MetadataBulkView.as_view(), name="metadata-bulk"),
     re_path(rf"^items/(?P<uuid>{UUID_REGEX})/metadata$", ItemMetadataView.as_view(), name="item-metadata"),
     re_path(rf"^items/(?P<uuid>{UUID_REGEX})/metadata/history$", ItemMetadataHistoryView.as_view(),

@@ -22,7 +22,9 @@ import math
 
 HASH_BITS = 64
 MAX_BANDS = 400  # joins per scan: past this a finer split costs more passes than it saves candidates
-CANDIDATE_COST = 1.0  # a candidate pair's bit_count against one hash's pass through a join (same order)
+# A candidate pair's bit_count against one hash's pass through a band's join: measured 0.56 s per
+# million candidates and 0.67 s per million hashes (1M hashes, 16- and 21-bit bands, hash join).
+CANDIDATE_COST = 0.85
 
 
 def _segments(m: int) -> list[int]:
