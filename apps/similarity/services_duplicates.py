@@ -234,7 +234,7 @@ def hash_pairs(*, organisation_id, threshold: int) -> tuple[int, dict[tuple[uuid
         count = cursor.fetchone()[0]
         cursor.execute("CREATE TEMPORARY TABLE dup_pairs (a int, b int, d int) ON COMMIT DROP")
         for mask in band_masks(hashes=count, threshold=threshold):
-            cursor.execute(f"INSERT INTO dup_pairs {hash_pairs_sql()}", {"mask": mask, "threshold": threshold})
+            cursor.execute(f"INSERT INTO dup_pairs {hash_pairs_sql(mask)}", {"threshold": threshold})
         cursor.execute(
             "SELECT ua.uuid, ub.uuid, p.d FROM (SELECT a, b, min(d) AS d FROM dup_pairs GROUP BY a, b) p "
             "JOIN (SELECT DISTINCT item, uuid FROM dup_hashes) ua ON ua.item = p.a "
