@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -205,10 +206,7 @@ def _groups_write(scan: DuplicateScan, groups: list[tuple[dict, float]]) -> None
 
 
 # Hashes of the organisation's live top-level items: item-level (images, posters) and video frames.
-# An item is numbered (dense_rank) so the band joins compare 4-byte ids, not uuids.
-_HASHES_SQL = f"""
-CREATE TEMPORARY TABLE dup_hashes ON COMMIT DROP AS
-SELECT dense_rank() OVER (ORDER BY s.uuid)::int AS item, s.uuid, s.h FROM (
+_SOURCE_SQL = f"""
     SELECT i.uuid, i.phash AS h FROM storage_item i
      WHERE i.organisation_id = %(org)s AND i.parent_id IS NULL AND i.deleted_at IS NULL
        AND i.phash IS NOT NULL AND i.phash NOT IN ({", ".join(map(str, FLAT_HASHES))})
@@ -216,34 +214,76 @@ SELECT dense_rank() OVER (ORDER BY s.uuid)::int AS item, s.uuid, s.h FROM (
     SELECT i.uuid, f.phash FROM similarity_framehash f JOIN storage_item i ON i.uuid = f.item_id
      WHERE i.organisation_id = %(org)s AND i.parent_id IS NULL AND i.deleted_at IS NULL
        AND f.phash NOT IN ({", ".join(map(str, FLAT_HASHES))})
-) s
 """
+# Items are numbered so that the band joins carry 12-byte rows (int item, bigint hash), not uuids.
+_TABLES_SQL = f"""
+CREATE TEMPORARY TABLE dup_source ON COMMIT DROP AS {_SOURCE_SQL};
+CREATE TEMPORARY TABLE dup_items ON COMMIT DROP AS
+    SELECT (row_number() OVER (ORDER BY uuid))::int AS item, uuid FROM (SELECT DISTINCT uuid FROM dup_source) u;
+CREATE TEMPORARY TABLE dup_hashes ON COMMIT DROP AS
+    SELECT i.item, s.h FROM dup_source s JOIN dup_items i USING (uuid);
+ANALYZE dup_hashes;
+CREATE TEMPORARY TABLE dup_pairs (a int, b int, d int) ON COMMIT DROP;
+"""
+SCAN_CONNECTIONS = 2  # band joins run on this many connections at once (the database's cores do the work)
+PARALLEL_MIN_HASHES = 100_000  # below this one connection is quicker than building the tables twice
 
 
-def hash_pairs(*, organisation_id, threshold: int) -> tuple[int, dict[tuple[uuid.UUID, uuid.UUID], float]]:
+def hash_pairs(*, organisation_id, threshold: int,
+               connections: int | None = None) -> tuple[int, dict[tuple[uuid.UUID, uuid.UUID], float]]:
     """(hashes compared, {(item a, item b): Hamming distance}) for every pair of the organisation's
-    items with some pair of hashes within ``threshold`` bits (the smallest such distance)."""
+    items with some pair of hashes within ``threshold`` bits (the smallest such distance).
+
+    The bands (``hash_bands.band_masks``) are shared among ``connections`` database connections
+    (``SCAN_CONNECTIONS`` from ``PARALLEL_MIN_HASHES`` hashes on, else one), each joining its bands
+    over its own copy of the hashes. Extra connections read committed rows only: tests that pass
+    ``connections`` > 1 need committed data.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM ({_SOURCE_SQL}) s", {"org": organisation_id})
+        count = cursor.fetchone()[0]
+    masks = band_masks(hashes=count, threshold=threshold)
+    if connections is None:
+        connections = SCAN_CONNECTIONS if count >= PARALLEL_MIN_HASHES else 1
+    if connections <= 1:
+        return count, _band_pairs(organisation_id, threshold, masks)
+    shares = [masks[n::connections] for n in range(connections)]
+    with ThreadPoolExecutor(max_workers=connections) as pool:
+        found = list(pool.map(lambda share: _band_pairs_thread(organisation_id, threshold, share), shares))
+    pairs: dict = {}
+    for part in found:
+        for pair, distance in part.items():
+            pairs[pair] = min(distance, pairs.get(pair, distance))
+    return count, pairs
+
+
+def _band_pairs_thread(organisation_id, threshold: int, masks: list[int]) -> dict:
+    try:
+        return _band_pairs(organisation_id, threshold, masks)
+    finally:
+        connection.close()  # this thread's own connection
+
+
+def _band_pairs(organisation_id, threshold: int, masks: list[int]) -> dict:
+    """The pairs the bands ``masks`` find, over this connection's own temporary copy of the hashes."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL work_mem = '{SCAN_WORK_MEM}'")
-        # The planner has no statistics for ``h & mask`` and, expecting every row to match, prefers a
+        # The planner has no statistics for a band key and, expecting every row to match, prefers a
         # merge join that sorts both sides; one hash build and probe is ~2x cheaper at a million rows.
         cursor.execute("SET LOCAL enable_mergejoin = off")
-        cursor.execute(_HASHES_SQL, {"org": organisation_id})
-        cursor.execute("ANALYZE dup_hashes")
-        cursor.execute("SELECT count(*) FROM dup_hashes")
-        count = cursor.fetchone()[0]
-        cursor.execute("CREATE TEMPORARY TABLE dup_pairs (a int, b int, d int) ON COMMIT DROP")
-        for mask in band_masks(hashes=count, threshold=threshold):
+        cursor.execute(_TABLES_SQL, {"org": organisation_id})
+        for mask in masks:
             cursor.execute(f"INSERT INTO dup_pairs {hash_pairs_sql(mask)}", {"threshold": threshold})
         cursor.execute(
             "SELECT ua.uuid, ub.uuid, p.d FROM (SELECT a, b, min(d) AS d FROM dup_pairs GROUP BY a, b) p "
-            "JOIN (SELECT DISTINCT item, uuid FROM dup_hashes) ua ON ua.item = p.a "
-            "JOIN (SELECT DISTINCT item, uuid FROM dup_hashes) ub ON ub.item = p.b"
+            "JOIN dup_items ua ON ua.item = p.a JOIN dup_items ub ON ub.item = p.b"
         )
-        pairs = {(a, b): float(d) for a, b, d in cursor.fetchall()}
-        # ON COMMIT DROP alone would leave them to a caller's enclosing transaction.
-        cursor.execute("DROP TABLE dup_pairs, dup_hashes")
-    return count, pairs
+        pairs = {}
+        for a, b, distance in cursor.fetchall():
+            pairs[(a, b) if a < b else (b, a)] = float(distance)
+        # ON COMMIT DROP alone would leave them to a caller's enclosing transaction (tests).
+        cursor.execute("DROP TABLE dup_pairs, dup_hashes, dup_items, dup_source")
+    return pairs
 
 
 def embedding_pairs(*, key: MetadataKey, threshold: float) -> tuple[int, dict[tuple, float]]:

@@ -95,3 +95,14 @@ def test_video_frame_hashes_join_items_and_a_newer_scan_replaces_the_groups(org,
     DuplicateScan.objects.filter(pk=first.pk).update(status=JobStatus.PENDING)
     duplicate_scan_run(scan_id=first.pk)
     assert DuplicateMember.objects.filter(group__scan=second).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bands_shared_among_connections_find_the_same_pairs(org, folder):
+    rng = random.Random(21)
+    bases = [random_hash(rng) for _ in range(40)]
+    hashed_items(org, folder, bases + [flip(base, rng.sample(range(64), n % 7)) for n, base in enumerate(bases)])
+    one = hash_pairs(organisation_id=org.pk, threshold=6, connections=1)
+    two = hash_pairs(organisation_id=org.pk, threshold=6, connections=2)
+    assert one == two
+    assert len(one[1]) >= 40
