@@ -205,15 +205,17 @@ def _groups_write(scan: DuplicateScan, groups: list[tuple[dict, float]]) -> None
 # --------------------------------------------------------------------------- pairs
 
 
+# Quoted: -9223372036854775808 unquoted is minus a numeric, which would compare every hash as numeric.
+_FLAT = ", ".join(f"'{value}'::bigint" for value in sorted(FLAT_HASHES))
 # Hashes of the organisation's live top-level items: item-level (images, posters) and video frames.
 _SOURCE_SQL = f"""
     SELECT i.uuid, i.phash AS h FROM storage_item i
      WHERE i.organisation_id = %(org)s AND i.parent_id IS NULL AND i.deleted_at IS NULL
-       AND i.phash IS NOT NULL AND i.phash NOT IN ({", ".join(map(str, FLAT_HASHES))})
+       AND i.phash IS NOT NULL AND i.phash NOT IN ({_FLAT})
     UNION
     SELECT i.uuid, f.phash FROM similarity_framehash f JOIN storage_item i ON i.uuid = f.item_id
      WHERE i.organisation_id = %(org)s AND i.parent_id IS NULL AND i.deleted_at IS NULL
-       AND f.phash NOT IN ({", ".join(map(str, FLAT_HASHES))})
+       AND f.phash NOT IN ({_FLAT})
 """
 # Items are numbered so that the band joins carry 12-byte rows (int item, bigint hash), not uuids.
 _TABLES_SQL = f"""

@@ -12,9 +12,10 @@ import imagehash
 from PIL import Image
 
 HASH_BITS = 64
-# pHash of a picture without structure (one flat colour: black frames, blank pages) is all zeros or
-# all ones; such hashes say nothing about content and would join every blank picture into one group.
-FLAT_HASHES = frozenset({0, -1})
+# pHash of a picture without structure (one flat colour: black frames, blank pages) is all zeros
+# (black) or only the DC bit (any other colour), and their complements; such hashes say nothing about
+# content and would join every blank picture into one group, so grouping skips them.
+FLAT_HASHES = frozenset({0, -1, -(1 << 63), (1 << 63) - 1})
 
 
 def image_phash(image: Image.Image) -> int:
