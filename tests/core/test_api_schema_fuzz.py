@@ -100,4 +100,4 @@ def test_the_api_answers_as_its_schema_says_and_never_5xx(live_server, api_token
     assert elapsed < TIME_BUDGET_S
     # 5: organisation members (list, add, read, re-role, remove); 1: explore search; 5: saved views (list,
     # create, open, patch, delete); 4: explore bulk-edit, move, trash, export; 2: explore facets, count
-    assert len(operations) == 54 + 5 + 1 + 5 + 4 + 2
+    assert len(operations) == 54 + 5 + 1 + 5 + 4 + 2 + 3  # 3: similarity duplicates list, scan, resolve
