@@ -131,6 +131,9 @@ def test_the_explorer_filters_items_with_a_near_duplicate(world):
     assert refused.status_code == 400 and "filter" in refused.json()
     refused = api.post("/api/v1/explore/search", json={"q": "$duplicate = 3"})
     assert refused.status_code == 400 and "q" in refused.json()
+    facets = api.post("/api/v1/explore/facets", json={"keys": [{"field": "duplicate"}]})
+    assert facets.status_code == 200, facets.text
+    assert {str(v["value"]).lower(): v["count"] for v in facets.json()["facets"][0]["counts"]} == {"true": 5, "false": 1}
     # A member whose only twin is trashed no longer has a near-duplicate.
     Item.objects.filter(name="a-003").update(deleted_at="2026-12-01T00:00:00Z")
     assert names(q="$duplicate") == ["a-000", "a-001", "b-000"]
