@@ -45,8 +45,8 @@ def band_cost(*, hashes: int, threshold: int, segments: int) -> float:
     """Estimated work of the scheme with ``segments`` segments on ``hashes`` uniformly random hashes."""
     keep = segments - threshold
     bands = math.comb(segments, keep)
-    narrowest = keep * (HASH_BITS // segments)
-    candidates = hashes * hashes / 2 / 2.0 ** narrowest
+    width = keep * HASH_BITS / segments  # bands differ by a bit at most: the mean is the estimate
+    candidates = hashes * hashes / 2 / 2.0 ** width
     return bands * (hashes + CANDIDATE_COST * candidates)
 
 

@@ -39,7 +39,7 @@ from apps.storage.services.items import items_trash
 logger = logging.getLogger(__name__)
 
 HASH_THRESHOLD_DEFAULT = 6  # bits of 64: resized and re-encoded copies sit at 0-4, slight crops near 6
-HASH_THRESHOLD_MAX = 16  # past a quarter of the bits unrelated pictures start to match
+HASH_THRESHOLD_MAX = 10  # bits: a scan of 100,000 hashes takes ~25 s at 10 and ~150 s at 12 (bench/README.md)
 EMBEDDING_THRESHOLD_DEFAULT = 0.05  # cosine distance
 EMBEDDING_THRESHOLD_MAX = 1.0
 EMBEDDING_NEIGHBOURS = 10  # nearest neighbours asked per item: a group larger than this still links up

@@ -27,7 +27,7 @@ def folder(admin, org):
 
 
 @pytest.mark.parametrize("hashes", [10, 5_000, 1_000_000])
-@pytest.mark.parametrize("threshold", [0, 1, 3, 6, 8, 12, 16])
+@pytest.mark.parametrize("threshold", [0, 1, 3, 6, 8, 10, 12, 16])
 def test_every_pair_within_the_threshold_shares_a_band(hashes, threshold):
     # Pairs at exactly the threshold, differing in the worst places: spread over every segment.
     masks = [mask & ((1 << 64) - 1) for mask in band_masks(hashes=hashes, threshold=threshold)]
