@@ -68,9 +68,10 @@ def duplicate_threshold(*, method: str, value) -> float:
         if value is None or value == "":
             return float(HASH_THRESHOLD_DEFAULT)
         try:
-            bits = int(str(value))
+            number = float(str(value))  # "6", 6 and 6.0 (a form's number box) alike
         except ValueError:
-            bits = -1
+            number = -1.0
+        bits = int(number) if number.is_integer() else -1  # also refuses NaN and infinities
         if not 0 <= bits <= HASH_THRESHOLD_MAX:
             raise ServiceValidationError({"threshold": f"A hash threshold is a whole number of bits, 0 to "
                                                        f"{HASH_THRESHOLD_MAX} (of {HASH_BITS})."})

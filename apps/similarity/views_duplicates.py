@@ -89,7 +89,7 @@ def duplicates(request):
         "groups": groups, "errors": errors, "here": f"{reverse('similarity:duplicates')}?{urlencode(base)}",
         "next_url": f"{reverse('similarity:duplicates')}?{urlencode({**base, 'after': next_token})}"
         if next_token else "",
-        "threshold": request.GET.get("threshold") or (current.threshold if current else default),
+        "threshold": _shown_threshold(method, current.threshold if current else default),
         "hash_max": HASH_THRESHOLD_MAX,
         "embedding_keys": MetadataKey.objects.filter(organisation=organisation, type="embedding",
                                                      state=KeyState.ACTIVE).order_by("name"),
@@ -141,6 +141,10 @@ def duplicates_resolve(request, group: int):
         messages.info(request, f"Kept {kept.display_name}; moved {trashed} other item{'s' if trashed != 1 else ''} "
                                "to the trash.")
     return redirect(back)
+
+
+def _shown_threshold(method: str, value: float):
+    return int(value) if method == DuplicateMethod.HASH else value
 
 
 def _is_uuid(text) -> bool:

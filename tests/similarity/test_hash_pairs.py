@@ -106,3 +106,17 @@ def test_bands_shared_among_connections_find_the_same_pairs(org, folder):
     two = hash_pairs(organisation_id=org.pk, threshold=6, connections=2)
     assert one == two
     assert len(one[1]) >= 40
+
+
+def test_thresholds_read_from_forms_and_bodies():
+    from apps.core.errors import ServiceValidationError
+    from apps.similarity.services_duplicates import duplicate_threshold
+
+    assert [duplicate_threshold(method="hash", value=v) for v in (None, "", "6", 6, 6.0, "6.0", 0, "10")] == \
+        [6.0, 6.0, 6.0, 6.0, 6.0, 6.0, 0.0, 10.0]
+    assert duplicate_threshold(method="embedding", value="0.1") == 0.1
+    for method, value in [("hash", "6.5"), ("hash", "11"), ("hash", "-1"), ("hash", "nan"), ("hash", "inf"),
+                          ("hash", "six"), ("embedding", "0"), ("embedding", "nan"), ("embedding", "1.5")]:
+        with pytest.raises(ServiceValidationError) as refused:
+            duplicate_threshold(method=method, value=value)
+        assert list(refused.value.message_dict) == ["threshold"]
