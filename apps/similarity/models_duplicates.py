@@ -79,6 +79,10 @@ class DuplicateGroup(models.Model):
     size = models.IntegerField()
     distance = models.FloatField()
 
+    class Meta:
+        # The Duplicates page walks a scan's groups tightest first and stops at a page of visible ones.
+        indexes = [models.Index(fields=["scan", "distance", "id"], name="similarity_group_scan_order")]
+
     def __str__(self) -> str:
         return f"group {self.pk} ({self.size} items)"
 
