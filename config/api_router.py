@@ -21,7 +21,7 @@ from apps.metadata.api.items import (
 )
 from apps.metadata.api.jobs import MetadataJobViewSet
 from apps.metadata.api.views import SchemaKeyViewSet, SchemaView
-from apps.similarity.api.duplicates import DuplicateGroupsView, DuplicateResolveView, DuplicateScanView
+from apps.explorer.api.duplicates import DuplicateGroupsView, DuplicateResolveView, DuplicateScanView
 from apps.storage.api.items import IntegrationViewSet, ItemViewSet
 from apps.storage.api.views import FolderViewSet
 

@@ -18,6 +18,12 @@ class ExplorerConfig(AppConfig):
         # (apps.explorer.indexes): built in a task after a schema change, dropped at once for a large load.
         metadata_hook_set("key_indexes_changed", _key_indexes_changed)
         metadata_hook_set("key_indexes_set_aside", _key_indexes_set_aside)
+        # "has a near-duplicate" (apps.similarity's groups): `$duplicate` in a written filter,
+        # {"field": "duplicate", "op": "eq", "value": true} in JSON, a true/false select in the sidebar.
+        from apps.explorer.filters import Builtin, builtin_register
+        from apps.similarity.selectors_duplicates import HAS_DUPLICATE_SQL
+
+        builtin_register("duplicate", Builtin("uuid", "boolean", expression=HAS_DUPLICATE_SQL))
 
 
 def _item_page_neighbours(request, item) -> dict:

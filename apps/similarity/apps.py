@@ -1,14 +1,5 @@
 from django.apps import AppConfig
 
-# In a current duplicate group (any method) with another member that is not trashed. Served by the
-# member table's item index; the other member's visibility is not checked (a filter says only
-# that a duplicate exists, never which).
-HAS_DUPLICATE_SQL = (
-    "EXISTS (SELECT 1 FROM similarity_duplicatemember m JOIN similarity_duplicatemember o "
-    "ON o.group_id = m.group_id AND o.item_id <> m.item_id "
-    "JOIN storage_item oi ON oi.uuid = o.item_id AND oi.deleted_at IS NULL WHERE m.item_id = {c})"
-)
-
 
 class SimilarityConfig(AppConfig):
     """The Explorer's second half, over the stored embeddings: nearest neighbours under a filter, text and
@@ -20,7 +11,6 @@ class SimilarityConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core.jobs import job_kind_register
-        from apps.explorer.filters import Builtin, builtin_register
         from apps.similarity.models_duplicates import DuplicateScan
         from apps.storage.hooks import hook_set
 
@@ -32,9 +22,6 @@ class SimilarityConfig(AppConfig):
         job_kind_register(model=DuplicateScan, enqueue=enqueue)  # scans left by a dead worker are resumed
         # The probing workers (storage) hand video frame hashes over through a hook, not an import.
         hook_set("video_frame_hashes_store", _frame_hashes_store)
-        # "has a near-duplicate": `$duplicate` in a written filter, {"field": "duplicate", "op": "eq",
-        # "value": true} in JSON, a true/false select in the Explorer's sidebar.
-        builtin_register("duplicate", Builtin("uuid", "boolean", expression=HAS_DUPLICATE_SQL))
 
 
 def _frame_hashes_store(item, hashes: dict[int, int]) -> None:

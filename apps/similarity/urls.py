@@ -1,10 +1,4 @@
-from django.urls import path
-
-from apps.similarity import views_duplicates
+from django.urls import path  # noqa: F401  (pages of this app are added here)
 
 app_name = "similarity"
-urlpatterns: list = [
-    path("duplicates/", views_duplicates.duplicates, name="duplicates"),
-    path("duplicates/scan", views_duplicates.duplicates_scan, name="duplicates-scan"),
-    path("duplicates/<int:group>/resolve", views_duplicates.duplicates_resolve, name="duplicates-resolve"),
-]
+urlpatterns: list = []

@@ -144,27 +144,27 @@ def test_the_explorer_sidebar_and_the_duplicates_page(world, client):
     page = client.get("/explore/", {"is:$duplicate": "true", "organisation": str(world["org"].pk)})
     assert page.status_code == 200
     html = page.content.decode()
-    assert 'name="is:$duplicate"' in html and "/similar/duplicates/" in html
+    assert 'name="is:$duplicate"' in html and "/explore/duplicates/" in html
     assert html.count('class="item-card result-tile"') == 4  # a-000..a-003: the editor does not see b
 
-    duplicates = client.get("/similar/duplicates/")
+    duplicates = client.get("/explore/duplicates/")
     text = duplicates.content.decode()
     assert duplicates.status_code == 200
     assert text.count('class="dup-group card"') == 2 and text.count("Keep this one, trash the rest") == 4
     group = DuplicateMember.objects.get(item=world["a"][2]).group_id
-    answer = client.post(f"/similar/duplicates/{group}/resolve",
+    answer = client.post(f"/explore/duplicates/{group}/resolve",
                          {"keep": str(world["a"][3].pk), "organisation": str(world["org"].pk)})
     assert answer.status_code == 302
     assert list(Item.objects.filter(deleted_at__isnull=False).values_list("name", flat=True)) == ["a-002"]
 
     client.force_login(world["viewer"])
-    text = client.get("/similar/duplicates/").content.decode()
+    text = client.get("/explore/duplicates/").content.decode()
     assert text.count('class="dup-group card"') == 1 and "Keep this one" not in text
 
 
 def test_a_scan_started_from_the_page_runs_on_the_worker(world, client, celery_worker_process):
     client.force_login(world["admin"])
-    answer = client.post("/similar/duplicates/scan", {"method": "hash", "threshold": "0",
+    answer = client.post("/explore/duplicates/scan", {"method": "hash", "threshold": "0",
                                                      "organisation": str(world["org"].pk)})
     assert answer.status_code == 302
     scan = DuplicateScan.objects.filter(threshold=0).get()

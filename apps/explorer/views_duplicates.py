@@ -1,4 +1,4 @@
-"""The Duplicates page (``/similar/duplicates/``): the current groups of a method, a scan at a chosen
+"""The Duplicates page (``/explore/duplicates/``): the current groups of a method, a scan at a chosen
 threshold, and "keep this one, trash the rest" per group.
 
 Thin: the groups come from ``selectors_duplicates`` (only items the user may see), scans and
@@ -62,20 +62,20 @@ def _editor_of(user, folder_ids, cache: dict) -> bool:
 def duplicates(request):
     organisation = page_organisation(request, request.GET.get("organisation", "")[:64])
     if organisation is None:
-        return render(request, "similarity/duplicates.html", {"organisation": None})
+        return render(request, "explorer/duplicates.html", {"organisation": None})
     method, key, errors = _choice(organisation, request.GET)
     latest = duplicate_scans(organisation=organisation, method=method, key=key).first()
     current = duplicate_scan_current(organisation=organisation, method=method, key=key)
     groups, next_token = [], None
+    visible = explore_scope(user=request.user, organisation=organisation)
     if current is not None:
         try:
-            page = duplicate_groups_page(user=request.user, organisation=organisation, scan=current,
+            page = duplicate_groups_page(scan=current, visible_items=visible,
                                          token=request.GET.get("after") or None, page_size=PAGE_GROUPS)
             groups, next_token = page.groups, page.next_token
         except PageTokenError:
             errors.append("That page link is out of date; showing the first page.")
-            page = duplicate_groups_page(user=request.user, organisation=organisation, scan=current,
-                                         page_size=PAGE_GROUPS)
+            page = duplicate_groups_page(scan=current, visible_items=visible, page_size=PAGE_GROUPS)
             groups, next_token = page.groups, page.next_token
     editors: dict = {}
     for group in groups:
@@ -86,8 +86,8 @@ def duplicates(request):
     default = HASH_THRESHOLD_DEFAULT if method == DuplicateMethod.HASH else EMBEDDING_THRESHOLD_DEFAULT
     context = {
         "organisation": organisation, "method": method, "key": key, "latest": latest, "current": current,
-        "groups": groups, "errors": errors, "here": f"{reverse('similarity:duplicates')}?{urlencode(base)}",
-        "next_url": f"{reverse('similarity:duplicates')}?{urlencode({**base, 'after': next_token})}"
+        "groups": groups, "errors": errors, "here": f"{reverse('explorer:duplicates')}?{urlencode(base)}",
+        "next_url": f"{reverse('explorer:duplicates')}?{urlencode({**base, 'after': next_token})}"
         if next_token else "",
         "threshold": _shown_threshold(method, current.threshold if current else default),
         "hash_max": HASH_THRESHOLD_MAX,
@@ -95,7 +95,7 @@ def duplicates(request):
                                                      state=KeyState.ACTIVE).order_by("name"),
         "running": latest is not None and not latest.is_finished,
     }
-    return render(request, "similarity/duplicates.html", context)
+    return render(request, "explorer/duplicates.html", context)
 
 
 @require_POST
@@ -116,18 +116,18 @@ def duplicates_scan(request):
         messages.info(request, "Looking for duplicates; this page refreshes when the scan is done.")
     query = {"organisation": organisation.pk, "method": method if method in DuplicateMethod.values else "hash",
              **({"key": key_name} if key_name else {})}
-    return redirect(f"{reverse('similarity:duplicates')}?{urlencode(query)}")
+    return redirect(f"{reverse('explorer:duplicates')}?{urlencode(query)}")
 
 
 @require_POST
 def duplicates_resolve(request, group: int):
     organisation = page_organisation(request, request.POST.get("organisation", "")[:64])
     back = request.POST.get("next", "")
-    back = back if back.startswith(reverse("similarity:duplicates")) else reverse("similarity:duplicates")
-    found = duplicate_group_get(user=request.user, organisation=organisation, pk=group) if organisation else None
+    back = back if back.startswith(reverse("explorer:duplicates")) else reverse("explorer:duplicates")
+    visible = explore_scope(user=request.user, organisation=organisation) if organisation else None
+    found = duplicate_group_get(organisation=organisation, pk=group, visible_items=visible) if organisation else None
     if found is None:
         raise Http404("No such duplicate group.")
-    visible = explore_scope(user=request.user, organisation=organisation)
     kept = visible.filter(pk=request.POST.get("keep", "")).first() if _is_uuid(request.POST.get("keep")) else None
     try:
         if kept is None:

@@ -131,8 +131,9 @@ class DuplicateGroupsView(APIView):
         groups, following = [], None
         if current is not None:
             try:
-                page = duplicate_groups_page(user=request.user, organisation=organisation, scan=current,
-                                             token=params.get("page_token") or None, page_size=page_size)
+                page = duplicate_groups_page(scan=current, visible_items=explore_scope(
+                    user=request.user, organisation=organisation), token=params.get("page_token") or None,
+                    page_size=page_size)
             except PageTokenError as exc:
                 raise ServiceValidationError({"page_token": str(exc) or "Not a page token of this listing."}) from exc
             groups, following = page.groups, page.next_token
@@ -172,14 +173,14 @@ class DuplicateResolveView(APIView):
                               404: OpenApiTypes.OBJECT})
     def post(self, request, group: int):
         organisation = request_organisation(request.user, request.query_params.get("organisation"))
-        found = duplicate_group_get(user=request.user, organisation=organisation, pk=group)
+        visible = explore_scope(user=request.user, organisation=organisation)
+        found = duplicate_group_get(organisation=organisation, pk=group, visible_items=visible)
         if found is None:
             raise Http404("No such duplicate group.")
         data = _body(request, ("keep",))
         keep = ResolveRequestSerializer(data=data)
         if not keep.is_valid():
             raise ServiceValidationError({"keep": "The uuid of one of the group's items."})
-        visible = explore_scope(user=request.user, organisation=organisation)
         kept = visible.filter(pk=keep.validated_data["keep"]).first()
         if kept is None:
             raise ServiceValidationError({"keep": "Keep one of the group's items."})
