@@ -27,6 +27,8 @@ from apps.explorer.api.projections import (
     ProjectionStatusView,
     ProjectionValuesView,
 )
+
+from apps.explorer.api.duplicates import DuplicateGroupsView, DuplicateResolveView, DuplicateScanView
 from apps.storage.api.items import IntegrationViewSet, ItemViewSet
 from apps.storage.api.views import FolderViewSet
 
@@ -67,6 +69,10 @@ urlpatterns = [
     re_path(r"^similarity/projections/(?P<key>[^/]+)/recompute$", ProjectionRecomputeView.as_view(),
             name="projection-recompute"),
     re_path(r"^metadata/schema$", SchemaView.as_view(), name="metadata-schema"),
+    re_path(r"^similarity/duplicates$", DuplicateGroupsView.as_view(), name="similarity-duplicates"),
+    re_path(r"^similarity/duplicates/scan$", DuplicateScanView.as_view(), name="similarity-duplicates-scan"),
+    re_path(r"^similarity/duplicates/(?P<group>[0-9]{1,18})/resolve$", DuplicateResolveView.as_view(),
+            name="similarity-duplicates-resolve"),
     re_path(r"^metadata/bulk$", MetadataBulkView.as_view(), name="metadata-bulk"),
     re_path(rf"^items/(?P<uuid>{UUID_REGEX})/metadata$", ItemMetadataView.as_view(), name="item-metadata"),
     re_path(rf"^items/(?P<uuid>{UUID_REGEX})/metadata/history$", ItemMetadataHistoryView.as_view(),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
@@ -333,3 +333,46 @@ def _ct_slice(
     dataset.WindowWidth = DICOM_WINDOW_WIDTH
     dataset.PixelData = dicom_pixels(rows=rows, cols=cols, instance_number=number).tobytes()
     return dataset
+
+
+def scene_image(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A photo-like RGB picture (smooth shaded blobs and a few shapes), different for every seed.
+
+    Flat-colour pictures all have the same perceptual hash; near-duplicate tests need structure.
+    """
+    rng = np.random.default_rng(seed)
+    width, height = size
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    canvas = np.zeros((height, width, 3))
+    for _ in range(12):
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        radius = rng.uniform(0.08, 0.35) * max(width, height)
+        weight = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * radius ** 2))
+        canvas += weight[..., None] * rng.uniform(-120, 160, size=3)
+    canvas = np.clip(canvas + 90, 0, 255).astype(np.uint8)
+    image = Image.fromarray(canvas, mode="RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(4):
+        x0, y0 = rng.uniform(0, width * 0.8), rng.uniform(0, height * 0.8)
+        box = [x0, y0, x0 + rng.uniform(0.05, 0.2) * width, y0 + rng.uniform(0.05, 0.2) * height]
+        draw.ellipse(box, fill=tuple(int(v) for v in rng.integers(0, 255, size=3)))
+    return image
+
+
+def make_scene_video(path: Path, *, seeds: list[int], frames_each: int = 10, fps: int = 10,
+                     size: tuple[int, int] = (160, 120)) -> Path:
+    """An H.264 video showing ``scene_image(seed)`` for ``frames_each`` frames per seed, in order."""
+    width, height = size
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        index = 0
+        for seed in seeds:
+            pixels = np.asarray(scene_image(seed, size=size))
+            for _ in range(frames_each):
+                frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+                frame.pts, frame.time_base = index, Fraction(1, fps)
+                container.mux(stream.encode(frame))
+                index += 1
+        container.mux(stream.encode(None))
+    return Path(path)

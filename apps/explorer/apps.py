@@ -25,6 +25,13 @@ class ExplorerConfig(AppConfig):
 
         leaf_compiler_set("projection", projection_leaf_sql)
 
+        # "has a near-duplicate" (apps.similarity's groups): `$duplicate` in a written filter,
+        # {"field": "duplicate", "op": "eq", "value": true} in JSON, a true/false select in the sidebar.
+        from apps.explorer.filters import Builtin, builtin_register
+        from apps.similarity.selectors_duplicates import HAS_DUPLICATE_SQL
+
+        builtin_register("duplicate", Builtin("uuid", "boolean", expression=HAS_DUPLICATE_SQL))
+
 
 def _item_page_neighbours(request, item) -> dict:
     from apps.explorer.views_walk import item_page_neighbours  # a view module: loaded on first use

@@ -293,6 +293,11 @@ TABLE = _table()
 
 def _field_compile(leaf: Leaf) -> tuple[str, list]:
     field = builtin(leaf.name)
+    if field.expression:  # a derived boolean: eq/ne true|false only
+        if leaf.op not in ("eq", "ne"):
+            refuse_at(leaf, f'{_what(leaf)} (boolean) takes eq, ne; not "{leaf.op}".')
+        wanted = _boolean(leaf, leaf.value) == (leaf.op == "eq")
+        return (field.expression if wanted else f"NOT {field.expression}"), []
     ops = FIELD_OPS[field.type] + (("exists", "missing") if field.nullable else ())
     if leaf.op not in ops:
         refuse_at(leaf, f'{_what(leaf)} ({field.type}) takes {", ".join(ops)}; not "{leaf.op}".')
@@ -417,6 +422,8 @@ def sort_value(*, target: str, name: str, schema: Schema, path: str):
         field = builtin(name)
         if field is None:
             refuse(path, f'Unknown built-in field "{name}".')
+        if field.expression:
+            return Sql(field.expression, columns={"c": field.column}, output_field=BooleanField())
         return F(field.column)
     kind = key_type(schema, name)
     if kind not in SORTABLE:

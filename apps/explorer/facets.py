@@ -32,7 +32,7 @@ from django.db import connection
 from django.db.models import FloatField, JSONField, QuerySet, TextField
 
 from apps.explorer.compiler import BOOLEAN_VALUE, INSTANT_VALUE, NUMBER_VALUE, STRING_VALUE, UNTYPED, key_type
-from apps.explorer.filters import BUILTIN_NAMES, Node, builtin, refuse
+from apps.explorer.filters import Node, builtin, builtin_names, refuse
 from apps.explorer.selectors import explore_queryset
 from apps.explorer.sql import Sql
 from apps.metadata.selectors import schema_for
@@ -84,7 +84,7 @@ def facet_keys_from_json(data, *, path: str = "keys") -> tuple[FacetKey, ...]:
             refuse(where, 'A facet key is "<metadata key>", {"key": <metadata key>} or {"field": <built-in>}.')
         (target, name), = entry.items()
         if target == "field" and builtin(name) is None:
-            refuse(where, f"Unknown built-in field {json.dumps(name)[:60]}: one of {', '.join(BUILTIN_NAMES)}.")
+            refuse(where, f"Unknown built-in field {json.dumps(name)[:60]}: one of {', '.join(builtin_names())}.")
         if target == "key" and key_name_error(name):
             refuse(where, f"Not a metadata key name: {key_name_error(name)}")
         keys.append(FacetKey(target, name, where))
@@ -136,6 +136,9 @@ def _plan(key: FacetKey, schema: Schema) -> tuple[str, Sql, tuple[str, ...]]:
     what = f'field "{key.name}"' if key.target == "field" else f'key "{key.name}"'
     if key.target == "field":
         field = builtin(key.name)
+        if field.expression:
+            return "boolean", Sql(f"({field.expression})::text", columns={"c": field.column},
+                                  output_field=TextField()), ("true", "false")
         column = Sql("{c}", columns={"c": field.column}, output_field=_output(field.type))
         if field.type == "datetime":
             column = Sql("extract(epoch FROM {c})::float8", columns={"c": field.column}, output_field=FloatField())

@@ -34,6 +34,17 @@ class Builtin:
     type: str
     nullable: bool = False
     choices: tuple[str, ...] = ()
+    # A derived boolean (an app above registers it): SQL true or false for the item whose ``column``
+    # is ``{c}``, never NULL. It takes eq/ne true|false; it is not a table column.
+    expression: str = ""
+
+
+_REGISTERED: dict[str, Builtin] = {}
+
+
+def builtin_register(name: str, field: Builtin) -> None:
+    """Add a derived built-in field (an app's ``AppConfig.ready``: e.g. similarity's ``duplicate``)."""
+    _REGISTERED[name] = field
 
 
 def _builtins() -> dict[str, Builtin]:
@@ -51,10 +62,16 @@ def _builtins() -> dict[str, Builtin]:
         "height": Builtin("height", number, nullable=True),
         "duration": Builtin("duration", number, nullable=True),
         "fps": Builtin("fps", number, nullable=True),
+        **_REGISTERED,
     }
 
 
 BUILTIN_NAMES = ("type", "folder", "name", "status", "created", "file_size", "width", "height", "duration", "fps")
+
+
+def builtin_names() -> tuple[str, ...]:
+    """Every built-in field a filter may name: the columns, then the registered derived fields."""
+    return BUILTIN_NAMES + tuple(_REGISTERED)
 
 
 def builtin(name: str) -> Builtin | None:
@@ -159,7 +176,7 @@ def leaf(target: str, name: Any, op: Any, value: Any, *, path: str, has_value: b
 
     if target == "field":
         if builtin(name) is None:
-            fail(f"Unknown built-in field {_show(name)}: one of {', '.join(BUILTIN_NAMES)}.")
+            fail(f"Unknown built-in field {_show(name)}: one of {', '.join(builtin_names())}.")
     else:
         problem = key_name_error(name)
         if problem:

@@ -184,6 +184,8 @@ def _similar_state(params, state: ExploreState) -> None:
 def _facets(params, specs: list[KeySpec]) -> list[Facet]:
     facets = [Facet("type", "enum", target="field", choices=tuple(v for v, _ in TYPE_CHOICES)),
               Facet("name", "varchar", target="field")]
+    if builtin("duplicate") is not None:  # registered by the similarity app
+        facets.append(Facet("duplicate", "boolean", target="field"))
     facets += [Facet(spec.name, spec.type, choices=spec.enum_values) for spec in specs]
     for facet in facets:
         key = facet.param = f"${facet.name}" if facet.target == "field" else facet.name

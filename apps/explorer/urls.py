@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.explorer import views, views_map, views_panel, views_saved_page, views_similar
+from apps.explorer import views, views_duplicates, views_map, views_panel, views_saved_page, views_similar
 
 app_name = "explorer"
 urlpatterns = [
@@ -16,4 +16,7 @@ urlpatterns = [
     path("views/<uuid:pk>/open", views_saved_page.saved_view_open, name="saved-view-open"),
     path("views/<uuid:pk>/rename", views_saved_page.saved_view_rename, name="saved-view-rename"),
     path("views/<uuid:pk>/delete", views_saved_page.saved_view_delete, name="saved-view-delete"),
+    path("duplicates/", views_duplicates.duplicates, name="duplicates"),
+    path("duplicates/scan", views_duplicates.duplicates_scan, name="duplicates-scan"),
+    path("duplicates/<int:group>/resolve", views_duplicates.duplicates_resolve, name="duplicates-resolve"),
 ]

@@ -82,3 +82,8 @@ class ProjectionPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id} @ ({self.x:.3f}, {self.y:.3f})"
+
+
+from apps.similarity.models_duplicates import (  # noqa: E402,F401  (near-duplicates: their own module)
+    DuplicateGroup, DuplicateMember, DuplicateMethod, DuplicateScan, FrameHash,
+)

@@ -26,3 +26,10 @@ def items_text_embed_task(item_ids: list[str]) -> None:
     from apps.similarity.text_items import items_text_embed
 
     items_text_embed(item_ids=item_ids)
+
+@shared_task(name="similarity.duplicate_scan_run", acks_late=True)
+def duplicate_scan_run_task(scan_id: str) -> None:
+    """Group near-duplicates for one scan (idempotent: a second delivery finds the scan held or done)."""
+    from apps.similarity.services_duplicates import duplicate_scan_run
+
+    duplicate_scan_run(scan_id=scan_id)

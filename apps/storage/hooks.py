@@ -36,7 +36,12 @@ def _no_entry_counts(handle) -> dict[str, int]:
     raise ValueError("no import file parser is installed")
 
 
+def _drop_frame_hashes(item, hashes: dict[int, int]) -> None:
+    return None
+
+
 _DEFAULTS: dict[str, Callable[..., Any]] = {
+    "video_frame_hashes_store": _drop_frame_hashes,
     "items_full_metadata": _stored_metadata,
     "item_page_metadata_context": _no_metadata_context,
     "import_file_entry_counts": _no_entry_counts,
@@ -93,3 +98,8 @@ def items_probed(item_ids: list) -> None:
     above derive what they need from the content (the built-in text embedding), in their own tasks."""
     if item_ids:
         _hook("items_probed")(list(item_ids))
+
+def video_frame_hashes_store(item, hashes: dict[int, int]) -> None:
+    """Keep the perceptual hashes of a video's strip frames (frame number -> pHash), replacing any the
+    item had; called inside the probe's transaction. Storage alone keeps none."""
+    _hook("video_frame_hashes_store")(item, hashes)

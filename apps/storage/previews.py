@@ -27,6 +27,7 @@ import pypdfium2 as pdfium
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydicom.pixels import pixel_array as dicom_pixel_array
 
+from apps.storage.phashes import image_phash
 from apps.storage.probing import ProbeError, detect_text_encoding, dicom_first_float, dicom_read, probe_file
 
 DEFAULT_MAX_EDGE = 256
@@ -88,6 +89,18 @@ def image_thumbnail(*, source: Path, dest: Path, max_edge: int = DEFAULT_MAX_EDG
     Palette and alpha modes keep transparency in PNG/WebP and are flattened on white for JPEG;
     CMYK becomes RGB; single-channel 16-bit and float images are stretched min..max to 8 bits.
     """
+    return image_thumbnail_hashed(source=source, dest=dest, max_edge=max_edge)[0]
+
+
+def image_thumbnail_hashed(
+    *, source: Path, dest: Path, max_edge: int = DEFAULT_MAX_EDGE
+) -> tuple[tuple[int, int], int]:
+    """``image_thumbnail``, also returning the pHash (``phashes.image_phash``) of the thumbnail as shown.
+
+    The hash is taken from the upright thumbnail (flattened on white), not the full file: pHash
+    scales to 32x32 first, so the result is the same for any size of the same picture, and the file
+    is decoded once (at JPEG draft scale) for both.
+    """
     try:
         with Image.open(source) as image:
             stored_width, stored_height = image.size
@@ -104,7 +117,7 @@ def image_thumbnail(*, source: Path, dest: Path, max_edge: int = DEFAULT_MAX_EDG
         raise PreviewError(f"Pillow cannot decode image {Path(source).name}: {exc}") from exc
     thumbnail = _resize(displayable, target)
     _save_image(thumbnail, Path(dest))
-    return thumbnail.size
+    return thumbnail.size, image_phash(_flatten_on_white(thumbnail))
 
 
 def displayable_image(image: Image.Image) -> Image.Image:
@@ -182,6 +195,14 @@ def video_poster_and_strip(
     Each entry is {"frame": number, "time": seconds, "path": Path to frame_NNNNNN.jpg}, in order.
     Frame numbers follow timestamps (frame n is shown at n / fps), see `_frames_at`.
     """
+    return video_previews(source=source, dest_dir=dest_dir, count=count, max_edge=max_edge)[1]
+
+
+def video_previews(
+    *, source: Path, dest_dir: Path, count: int = 8, max_edge: int = DEFAULT_MAX_EDGE
+) -> tuple[int, list[dict[str, Any]]]:
+    """``video_poster_and_strip`` plus perceptual hashes: returns (poster pHash, strip entries), each
+    strip entry also holding its frame's ``"phash"``; hashed from the scaled pictures it writes."""
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     info = _video_probe(Path(source))
@@ -193,15 +214,18 @@ def video_poster_and_strip(
     poster = min(int(total * POSTER_POSITION), total - 1)
     dest_dir = Path(dest_dir)
     entries = []
+    poster_hash = None
     for requested, number, seconds, image in _frames_at(Path(source), sorted({*strip, poster}), info["fps"]):
         picture = _resize(image, fit_within(width=image.width, height=image.height, max_edge=max_edge))
+        picture_hash = image_phash(picture)
         if requested == poster:
             _save_image(picture, dest_dir / POSTER_NAME)
+            poster_hash = picture_hash
         if requested in strip and all(entry["frame"] != number for entry in entries):
             path = dest_dir / f"frame_{number:06d}.jpg"
             _save_image(picture, path)
-            entries.append({"frame": number, "time": seconds, "path": path})
-    return entries
+            entries.append({"frame": number, "time": seconds, "path": path, "phash": picture_hash})
+    return poster_hash, entries
 
 
 def video_frame_image(

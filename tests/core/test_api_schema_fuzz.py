@@ -100,5 +100,5 @@ def test_the_api_answers_as_its_schema_says_and_never_5xx(live_server, api_token
     assert elapsed < TIME_BUDGET_S
     # 5: organisation members (list, add, read, re-role, remove); 1: explore search; 5: saved views (list,
     # create, open, patch, delete); 4: explore bulk-edit, move, trash, export; 2: explore facets, count;
-    # 4: similarity projection points, status, values, recompute
-    assert len(operations) == 54 + 5 + 1 + 5 + 4 + 2 + 4
+    # 4: similarity projection points, status, values, recompute; 3: similarity duplicates list, scan, resolve
+    assert len(operations) == 54 + 5 + 1 + 5 + 4 + 2 + 4 + 3

@@ -25,6 +25,7 @@ from apps.explorer.services_views import saved_view_create
 from apps.metadata.models import MetadataKey
 from apps.metadata.models_jobs import MetadataJob
 from apps.metadata.services.schema import schema_key_add
+from apps.similarity.models import DuplicateGroup, DuplicateMember, DuplicateScan
 from apps.storage.models import Folder, FolderMember, ImportJob, Item
 from apps.storage.services.folders import folder_create
 from tests.encord_compat.helpers import register_images
@@ -55,7 +56,7 @@ URL_INPUTS = {
     "NUL in query": lambda url, ids: url + "?q=a%00b",
 }
 MODELS = (Folder, FolderMember, Item, ImportJob, MetadataKey, MetadataJob, ApiToken, PublicKey, User,
-          Organisation, OrganisationMember, SavedView)
+          Organisation, OrganisationMember, SavedView, DuplicateScan, DuplicateGroup, DuplicateMember)
 
 
 def _database_state() -> dict:
@@ -73,6 +74,8 @@ def world(transactional_db, org, make_user, live_server, client):
     token = api_token_create(user=alice, name="fuzz")[1]
     key = schema_key_add(user=alice, organisation=org, name="score", type="number")
     view = saved_view_create(user=alice, organisation=org, name="v")
+    twin = register_images(alice, folder, 1, {"n": 2})[0]
+    group = _duplicate_group(org, [item, twin])
     client.force_login(alice)
     csrf = secrets.token_hex(16)  # 32 characters: Django accepts an unmasked secret as the token
     session = requests.Session()
@@ -85,7 +88,14 @@ def world(transactional_db, org, make_user, live_server, client):
     token_pk = ApiToken.objects.get(user=alice, name="fuzz").pk
     return {"base": live_server.url, "folder": str(folder.pk), "item": str(item.pk), "page": session,
             "api": api, "token_pk": str(token_pk), "key_pk": str(key.pk), "user_pk": str(alice.pk),
-            "view": str(view.pk)}
+            "view": str(view.pk), "group": str(group.pk)}
+
+
+def _duplicate_group(org, items):
+    scan = DuplicateScan.objects.create(organisation=org, method="hash", threshold=6, status="DONE", total=1)
+    group = DuplicateGroup.objects.create(scan=scan, size=len(items), distance=0)
+    DuplicateMember.objects.bulk_create([DuplicateMember(group=group, item=item, distance=0) for item in items])
+    return group
 
 
 def _doors(w) -> list[dict]:
@@ -164,6 +174,11 @@ def _doors(w) -> list[dict]:
          "json": {"keys": ["camera", SLOT]}},
         {"name": "REST explore count", "who": "api", "method": "POST", "url": "/api/v1/explore/count",
          "json": {"filter": {"key": "k", "op": "eq", "value": SLOT}}},
+        {"name": "REST duplicates list", "who": "api", "method": "GET", "url": "/api/v1/similarity/duplicates"},
+        {"name": "REST duplicates scan", "who": "api", "method": "POST", "url": "/api/v1/similarity/duplicates/scan",
+         "json": {"method": "hash", "threshold": SLOT}},
+        {"name": "REST duplicates resolve", "who": "api", "method": "POST",
+         "url": f"/api/v1/similarity/duplicates/{w['group']}/resolve", "json": {"keep": SLOT}, "ids": [w["group"]]},
     ]
 
 
@@ -268,9 +283,10 @@ def test_every_bad_input_at_every_door_is_a_4xx_with_a_reason_and_changes_nothin
     print(f"bad inputs × doors: {tries} tries, {len(failures)} failures")
     assert failures == [], "\n".join(failures)
     assert _database_state() == before
-    assert tries == 264 + 48 + 10 + 30 + 2 + 40 + 1 + 75 + 30 + 2  # 48: the organisation members doors;
+    assert tries == 264 + 48 + 10 + 30 + 2 + 40 + 1 + 75 + 30 + 2 + 38  # 48: the organisation members doors;
     # 30 + 2: explore search; 40 + 1: saved views (create 15, patch 17, open 8; a name of 10,000
-    # characters); 75: explore bulk-edit (2), move, trash, export; 30 + 2: explore facets and count
+    # characters); 75: explore bulk-edit (2), move, trash, export; 30 + 2: explore facets and count;
+    # 38: duplicates list 6, scan 15, resolve 17
 
 
 def _unstorable(w) -> list[tuple[str, str, str, dict | None]]:

@@ -169,7 +169,7 @@ def test_each_refused_type_and_operator_names_the_leaf(world, key, op, value, me
 
 REFUSED_FIELDS = [
     ({"field": "nope", "op": "eq", "value": 1}, "Unknown built-in field \"nope\": one of type, folder, name, status, "
-                                                "created, file_size, width, height, duration, fps."),
+                                                "created, file_size, width, height, duration, fps, duplicate."),
     ({"field": "name", "op": "exists"}, 'field "name" (varchar) takes eq, ne, in, prefix, contains; not "exists".'),
     ({"field": "type", "op": "eq", "value": "bogus"}, 'field "type" is one of "image", "video", "audio", "text", '
                                                       '"pdf", "nifti", "image_group", "image_sequence", "dicom_series", '

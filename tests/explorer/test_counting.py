@@ -126,7 +126,7 @@ def test_the_count_door_counts_only_what_the_caller_may_see(world):
     ({"q": "score > 'high'"}, {"q": ['At position 0: "gt" on key "score" compares numbers; got "high".']}),
     ({"filter": {"field": "colour", "op": "eq", "value": 1}}, {"filter": [
         'Unknown built-in field "colour": one of type, folder, name, status, created, file_size, width, height, '
-        "duration, fps."]}),
+        "duration, fps, duplicate."]}),
     ([], {"detail": ["The body is a JSON object."]}),
 ])
 def test_count_refusals_are_400s_naming_the_place(world, body, answer):

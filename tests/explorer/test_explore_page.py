@@ -195,7 +195,7 @@ def test_the_sidebar_keeps_its_values_from_the_url(client, world):
     assert '<option value="key:score" selected>score</option>' in html
     assert '<option value="asc" selected>ascending</option>' in html
     assert '>not night</textarea>' in html
-    assert html.count('data-facet-counts="') == 2 + 5  # the facets API's hook: type, name and each key
+    assert html.count('data-facet-counts="') == 3 + 5  # the facets API's hook: type, name, duplicate, each key
 
 
 @pytest.mark.parametrize(("query", "errors"), [

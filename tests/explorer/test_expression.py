@@ -73,7 +73,7 @@ def test_the_expression_and_the_json_tree_agree_on_shape():
     ("k = #", "At position 4: unexpected character '#'."),
     ("k ~ 1", "At position 2: unexpected character '~'."),
     ("$nope = 1", 'At position 0: unknown built-in field "nope": one of type, folder, name, status, created, '
-                  "file_size, width, height, duration, fps."),
+                  "file_size, width, height, duration, fps, duplicate."),
     ("k prefix ''", 'At position 0: "prefix" takes a non-empty string.'),
     ("k = 1e999", "At position 4: the number 1e999 is too large."),
     ("k = '\\u0000'", "At position 4: a string cannot hold a NUL character or a lone surrogate."),

@@ -207,7 +207,7 @@ KIND_MESSAGE = ('key "{name}" is {kind}: facets count boolean, enum, varchar, uu
     ({"keys": [{"key": "place"}]}, {"keys[0]": [KIND_MESSAGE.format(name="place", kind="geospatial")]}),
     ({"keys": ["score", {"key": "clip"}]}, {"keys[1]": [KIND_MESSAGE.format(name="clip", kind="embedding")]}),
     ({"keys": [{"field": "colour"}]}, {"keys[0]": ['Unknown built-in field "colour": one of type, folder, name, '
-                                                   "status, created, file_size, width, height, duration, fps."]}),
+                                                   "status, created, file_size, width, height, duration, fps, duplicate."]}),
     ({"keys": [{"key": "a", "field": "width"}]}, {"keys[0]": [
         'A facet key is "<metadata key>", {"key": <metadata key>} or {"field": <built-in>}.']}),
     ({"keys": [7]}, {"keys[0]": ['A facet key is "<metadata key>", {"key": <metadata key>} or {"field": <built-in>}.']}),

@@ -208,7 +208,7 @@ REFUSALS = [
      {"filter.or[0]": ['key "camera" is one of "cam1", "cam3", "cam4"; got "cam9".']}),
     ({"filter": {"field": "colour", "op": "eq", "value": 1}},
      {"filter": ["Unknown built-in field \"colour\": one of type, folder, name, status, created, file_size, width, "
-                 "height, duration, fps."]}),
+                 "height, duration, fps, duplicate."]}),
     ({"q": "score > 'high'"}, {"q": ['At position 0: "gt" on key "score" compares numbers; got "high".']}),
     ({"q": "score >"}, {"q": ['At position 7: expected a value (a "string", a number, true, false or [list]), found the end of '
                                    "the expression."]}),

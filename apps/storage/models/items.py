@@ -92,6 +92,10 @@ class Item(UUIDModel):
     media_info = models.JSONField(default=dict, db_default=Value({}, JSONField()), blank=True, help_text="Other probe facts (DICOM tags, encoding).")
     preview = models.CharField(max_length=512, blank=True, default="", db_default="", help_text="Thumbnail path in media storage.")
     preview_frames = models.JSONField(default=list, db_default=Value([], JSONField()), blank=True, help_text="Video frame strip: [{frame, time, path}].")
+    phash = models.BigIntegerField(
+        null=True, blank=True,
+        help_text="64-bit perceptual hash (pHash) of the image or video poster, as a signed bigint.",
+    )
     rendered = models.CharField(max_length=512, blank=True, default="", db_default="", help_text="Rendered MP4 of a sequence.")
 
     import_job = models.ForeignKey(

@@ -148,20 +148,25 @@ def _make_previews(item: Item, *, kind: str, source: Path, workdir: Path) -> set
 
 
 def _image_preview(item: Item, source: Path, workdir: Path) -> set[str]:
-    previews.image_thumbnail(source=source, dest=workdir / "thumb.jpg")
+    _size, item.phash = previews.image_thumbnail_hashed(source=source, dest=workdir / "thumb.jpg")
     item.preview = _put_preview(item, workdir / "thumb.jpg")
-    return {"preview"}
+    return {"preview", "phash"}
 
 
 def _video_preview(item: Item, source: Path, workdir: Path) -> set[str]:
     item.preview, item.preview_frames = _video_poster_and_strip(item, source, workdir)
-    return {"preview", "preview_frames"}
+    return {"preview", "preview_frames", "phash"}
 
 
 def _video_poster_and_strip(item: Item, source: Path, workdir: Path) -> tuple[str, list[dict]]:
-    """Store a video's poster and strip frames; return (poster name, [{frame, time, path}])."""
-    strip = previews.video_poster_and_strip(source=source, dest_dir=workdir, count=STRIP_FRAMES)
+    """Store a video's poster and strip frames; return (poster name, [{frame, time, path}]).
+
+    Sets ``item.phash`` to the poster's hash and hands the strip frames' hashes to the
+    ``video_frame_hashes_store`` hook (the similarity app keeps them), in the caller's transaction.
+    """
+    item.phash, strip = previews.video_previews(source=source, dest_dir=workdir, count=STRIP_FRAMES)
     frames = [{"frame": e["frame"], "time": e["time"], "path": _put_preview(item, e["path"])} for e in strip]
+    hooks.video_frame_hashes_store(item, {e["frame"]: e["phash"] for e in strip})
     return _put_preview(item, workdir / previews.POSTER_NAME), frames
 
 
@@ -358,7 +363,7 @@ def _image_sequence_build(parent: Item, info: dict) -> Item | None:
         except (previews.PreviewError, OSError) as exc:
             info["preview_error"] = getattr(exc, "reason", None) or str(exc)
         else:
-            fields.update(preview=poster, preview_frames=strip)
+            fields.update(preview=poster, preview_frames=strip, phash=parent.phash)
     return _container_finish(parent, fields={**fields, "media_info": {**parent.media_info, **info}})
 
 
