@@ -94,5 +94,6 @@ def test_every_storage_hook_is_filled_by_an_app_above_storage():
         "item_page_neighbours": "apps.explorer.apps._item_page_neighbours",
         "item_page_similar": "apps.explorer.apps._item_page_similar",
         "items_probed": "apps.similarity.hooks.items_probed",
+        "video_frame_hashes_store": "apps.similarity.apps._frame_hashes_store",
         "items_full_metadata": "apps.metadata.apps._items_full_metadata",
     }
