@@ -353,3 +353,42 @@ def test_large_loads_set_the_ann_index_aside_and_rebuild_it(org, make_user, sett
     assert MetadataKey.objects.get(pk=key.pk).bulk_loads == 0
     assert job.suspended_index_keys == []
     assert Embedding.objects.filter(key=key).count() == 4
+
+
+def test_many_small_imports_at_once_are_one_large_load(org, make_user, settings):
+    """58 files of 17,000 entries sent together are a 1,000,000-entry load: the job counts the
+    organisation's other unfinished imports (their totals, or their file size for those not scanned)."""
+    from apps.core.services import organisation_default_get_or_create  # another organisation's jobs
+    from apps.metadata.models import MetadataKey
+    from apps.metadata.services.schema import schema_key_add
+
+    admin = make_user(org, role="admin", email="orgadmin@example.com")
+    folder = folder_create(user=admin, name="big", organisation=org)
+    key = schema_key_add(user=admin, organisation=org, name="score", type="number")
+    entries = {"images": [_image(i) for i in range(3)]}
+
+    def queued(data) -> ImportJob:
+        return import_job_create(user=admin, folder=folder, fileobj=ContentFile(json.dumps(data).encode(), name="f.json"))
+
+    job = queued(entries)
+    job.total = 3
+    waiting = queued({"images": [_image(i) for i in range(10, 30)]})  # ~3.5 KB, not scanned: counted as 3
+    scanned = queued(entries)
+    ImportJob.objects.filter(pk=scanned.pk).update(total=40)
+    finished = queued(entries)
+    ImportJob.objects.filter(pk=finished.pk).update(total=1000, status=ImportJobStatus.DONE)
+    other_org = organisation_default_get_or_create()
+    other_admin = make_user(other_org, role="admin", email="other@example.com")
+    other_folder = folder_create(user=other_admin, name="elsewhere", organisation=other_org)
+    import_job_create(user=other_admin, folder=other_folder, fileobj=ContentFile(b'{"images": []}', name="g.json"))
+
+    assert waiting.source.size // imports.BYTES_PER_ENTRY_ESTIMATE == 3
+    assert imports.import_load_entries(job) == 3 + 3 + 40
+
+    settings.LOUPE_BULK_INDEX_THRESHOLD = 47  # the load is one entry short: nothing is set aside
+    imports._suspend_indexes_for_bulk_load(job)
+    assert job.suspended_index_keys == [] and MetadataKey.objects.get(pk=key.pk).bulk_loads == 0
+
+    settings.LOUPE_BULK_INDEX_THRESHOLD = 46  # large by the load, though the job alone holds 3 entries
+    imports._suspend_indexes_for_bulk_load(job)
+    assert job.suspended_index_keys == [key.pk] and MetadataKey.objects.get(pk=key.pk).bulk_loads == 1

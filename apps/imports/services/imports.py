@@ -685,9 +685,37 @@ def _enqueue_leftover_processing(job: ImportJob) -> None:
         _enqueue_processing(singles, containers)
 
 
+# Entries an import file not yet scanned is counted for, by its size: registration files run ~300-1,000
+# bytes an entry (bench/generate.py's: ~500), so this errs towards counting a load as smaller.
+BYTES_PER_ENTRY_ESTIMATE = 1_000
+
+
+def import_load_entries(job: ImportJob) -> int:
+    """The entries of the load ``job`` belongs to: its own, plus those of the organisation's other
+    unfinished imports (their counted totals, or an estimate from the file size for those not scanned
+    yet, at least 1 each). A large data set is often sent as many files at once (58 files for 1M
+    entries in the bench): each alone is small, together they are a large load."""
+    others = ImportJob.objects.filter(organisation_id=job.organisation_id).exclude(pk=job.pk) \
+        .exclude(status__in=ImportJobStatus.finished())
+    entries = job.total or 0
+    for other in others.only("pk", "total", "source"):
+        if other.total is not None:
+            entries += other.total
+            continue
+        try:
+            entries += max(1, other.source.size // BYTES_PER_ENTRY_ESTIMATE)
+        except (OSError, ValueError):  # the file is gone or unreadable: its own run will say so
+            entries += 1
+    return entries
+
+
 def _suspend_indexes_for_bulk_load(job: ImportJob) -> None:
-    """Large loads set key indexes (ANN, Explorer) aside and rebuild them at the end (see bulk_load)."""
-    if job.suspended_index_keys or (job.total or 0) < settings.LOUPE_BULK_INDEX_THRESHOLD:
+    """Large loads set key indexes (ANN, Explorer) aside and rebuild them at the end (see bulk_load):
+    large by the job's own entries or by the organisation's concurrent imports together."""
+    if job.suspended_index_keys:
+        return
+    threshold = settings.LOUPE_BULK_INDEX_THRESHOLD
+    if (job.total or 0) < threshold and import_load_entries(job) < threshold:
         return
     from apps.metadata.services.bulk_load import key_indexes_suspend
 
