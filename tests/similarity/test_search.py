@@ -125,10 +125,10 @@ def _exact_plan_never_uses_the_index_and_hnsw_plan_does(world):
 
 
 def test_hnsw_settings_scale_with_selectivity():
-    assert search.hnsw_settings("vector", 10, 1.0) == (100, 40)
-    assert search.hnsw_settings("vector", 10, 0.1) == (1000, 40)
-    assert search.hnsw_settings("vector", 10, 0.5) == (200, 40)
-    assert search.hnsw_settings("vector", 10, 0.01) == (1000, 40)
+    assert search.hnsw_settings("vector", 10, 1.0) == (200, 100)
+    assert search.hnsw_settings("vector", 10, 0.1) == (1000, 100)
+    assert search.hnsw_settings("vector", 10, 0.5) == (400, 100)
+    assert search.hnsw_settings("vector", 10, 0.01) == (1000, 100)
     assert search.hnsw_settings("vector", 300, 1.0) == (600, 600)
     assert search.hnsw_settings("bit", 10, 1.0) == (200, 200)
     assert search.hnsw_settings("vector", 1000, 0.01) == (1000, 1000)
