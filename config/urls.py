@@ -23,7 +23,6 @@ urlpatterns = [
     path("metadata/", include("apps.metadata.urls")),
     path("explore/", include("apps.explorer.urls")),
     path("folders/", include("apps.explorer.urls_folders")),
-    path("similar/", include("apps.similarity.urls")),
     path("", include("apps.imports.urls")),
     path("", include("apps.storage.urls")),
 ]
