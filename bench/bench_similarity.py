@@ -30,6 +30,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.bench_db import bench_env, database_recreate  # noqa: E402
 BENCH_DB = os.environ.get("LOUPE_BENCH_DB", "loupe_bench_similarity")
 SIZE = 512
 CLUSTERS = 1000
@@ -40,26 +41,11 @@ K = 10
 
 
 def _bench_env() -> dict:
-    from config import embedded, env
-
-    base_url = env.get_str("DATABASE_URL") or embedded.ensure_postgres(env.var_dir()).url
-    redis_url = env.get_str("REDIS_URL") or embedded.ensure_redis(env.var_dir()).url
-    return {"DATABASE_URL": base_url.rsplit("/", 1)[0] + f"/{BENCH_DB}",
-            "REDIS_URL": redis_url.rsplit("/", 1)[0] + "/14",
-            "DJANGO_SETTINGS_MODULE": "config.settings.local", "LOUPE_LOG_LEVEL": "WARNING"}
+    return bench_env(BENCH_DB, 14)
 
 
 def _recreate_database(env: dict) -> None:
-    import subprocess
-
-    import psycopg
-
-    admin_url = env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env={**os.environ, **env},
-                   check=True)
+    database_recreate(env, BENCH_DB)
 
 
 def clustered_vectors(n: int, *, seed: int = 0):
