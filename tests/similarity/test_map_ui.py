@@ -13,7 +13,7 @@ from apps.metadata.models import MetadataKey
 from apps.storage.models import Item
 from apps.similarity.services import projection_compute, projection_request
 from tests.similarity.projection_fixtures import build, inside
-from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.ui.conftest import CHROMIUM_ARGS, launched_chromium
 
 pytestmark = pytest.mark.browser
 # The shared browser runs with --disable-gpu; WebGL needs Chromium's software renderer.
@@ -23,15 +23,7 @@ WEBGL_ARGS = [arg for arg in CHROMIUM_ARGS if arg != "--disable-gpu"] + [
 
 @pytest.fixture(scope="module")
 def webgl_browser():
-    import os
-
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=WEBGL_ARGS, headless=True)
-        yield browser
-        browser.close()
+    yield from launched_chromium(WEBGL_ARGS)
 
 
 @pytest.fixture

@@ -13,16 +13,21 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def browser():
+def launched_chromium(args: list[str]):
+    """Debian's Chromium started by Playwright with ``args``, closed after (a generator for fixtures)."""
     # Playwright's sync API runs an event loop; Django's async-safety check would refuse ORM calls.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    yield from launched_chromium(CHROMIUM_ARGS)
 
 
 @pytest.fixture
