@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "apps.explorer",
     "apps.similarity",
     "apps.imports",
+    "apps.curation",
     "apps.encord_compat",
 ]
 

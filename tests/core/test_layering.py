@@ -14,7 +14,7 @@ from pathlib import Path
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
 # similarity reads vectors (and hashes) under a queryset the Explorer hands it; the Explorer builds on it.
-LAYERS = ("core", "storage", "metadata", "similarity", "explorer", "imports", "encord_compat")  # lowest first
+LAYERS = ("core", "storage", "metadata", "similarity", "explorer", "imports", "curation", "encord_compat")  # lowest first
 
 
 def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
