@@ -12,3 +12,11 @@ def import_job_run_task(job_id: str) -> None:
     from apps.imports.services.imports import import_job_run
 
     import_job_run(job_id=job_id)
+
+
+@shared_task(name="imports.import_job_indexes_resume", acks_late=True)
+def import_job_indexes_resume_task(job_id: str) -> None:
+    """End the index suspension of an import cancelled before it ran (idempotent)."""
+    from apps.imports.services.imports import import_job_indexes_resume
+
+    import_job_indexes_resume(job_id=job_id)

@@ -7,6 +7,7 @@ test_import_resume.py and the API tests); on-commit task sends do not fire insid
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from django.core.files.base import ContentFile
@@ -392,3 +393,43 @@ def test_many_small_imports_at_once_are_one_large_load(org, make_user, settings)
     settings.LOUPE_BULK_INDEX_THRESHOLD = 46  # large by the load, though the job alone holds 3 entries
     imports._suspend_indexes_for_bulk_load(job)
     assert job.suspended_index_keys == [key.pk] and MetadataKey.objects.get(pk=key.pk).bulk_loads == 1
+
+    # The job ends while others of the load still wait: its count passes to the oldest waiting one
+    # (no rebuild between files), and the last of the load ends it. (A job ends while RUNNING.)
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJobStatus.RUNNING)
+    imports._resume_suspended_indexes(job)
+    assert ImportJob.objects.get(pk=waiting.pk).suspended_index_keys == [key.pk]
+    assert ImportJob.objects.get(pk=job.pk).suspended_index_keys == []
+    assert MetadataKey.objects.get(pk=key.pk).bulk_loads == 1
+    ImportJob.objects.filter(pk=waiting.pk).update(status=ImportJobStatus.RUNNING)
+    imports._resume_suspended_indexes(ImportJob.objects.get(pk=waiting.pk))
+    assert ImportJob.objects.get(pk=scanned.pk).suspended_index_keys == [key.pk]
+    assert MetadataKey.objects.get(pk=key.pk).bulk_loads == 1
+    ImportJob.objects.filter(pk=scanned.pk).update(status=ImportJobStatus.RUNNING)
+    imports._resume_suspended_indexes(ImportJob.objects.get(pk=scanned.pk))  # nobody waits: the load ends
+    assert MetadataKey.objects.get(pk=key.pk).bulk_loads == 0
+    assert list(ImportJob.objects.filter(organisation=org).exclude(suspended_index_keys=[])) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_import_cancelled_with_a_handed_count_ends_the_load(org, make_user, celery_worker_process):
+    """Cancelling the waiting job that inherited a load's count must not leave the indexes set aside:
+    a worker ends the load (real worker, on commit)."""
+    from apps.metadata.models import MetadataKey
+    from apps.metadata.services.schema import schema_key_add
+
+    admin = make_user(org, role="admin", email="orgadmin@example.com")
+    folder = folder_create(user=admin, name="big", organisation=org)
+    key = schema_key_add(user=admin, organisation=org, name="score", type="number")
+    waiting = import_job_create(user=admin, folder=folder, fileobj=ContentFile(b'{"images": []}', name="w.json"))
+    MetadataKey.objects.filter(pk=key.pk).update(bulk_loads=1)
+    ImportJob.objects.filter(pk=waiting.pk).update(suspended_index_keys=[key.pk])
+
+    cancelled = imports.import_job_cancel(user=admin, job=ImportJob.objects.get(pk=waiting.pk))
+
+    assert cancelled.status == ImportJobStatus.CANCELLED
+    deadline = time.monotonic() + 30
+    while MetadataKey.objects.get(pk=key.pk).bulk_loads and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert MetadataKey.objects.get(pk=key.pk).bulk_loads == 0
+    assert ImportJob.objects.get(pk=waiting.pk).suspended_index_keys == []

@@ -133,7 +133,21 @@ def import_job_create_from_data(*, user: User, folder: Folder, data: dict, **opt
 def import_job_cancel(*, user: User, job: ImportJob) -> ImportJob:
     """Ask a job to stop after its current batch; a job not yet started is cancelled at once."""
     folder_require(user=user, folder=job.folder, role=FolderRole.EDITOR)
-    return job_cancel_request(model=ImportJob, pk=job.pk, related=("folder",))
+    job = job_cancel_request(model=ImportJob, pk=job.pk, related=("folder",))
+    if job.status == ImportJobStatus.CANCELLED and job.started_at is None:
+        # A waiting job may have been handed a load's index suspension: end it in a worker (rebuilding
+        # an ANN index can take minutes), not in this request.
+        from apps.imports.tasks import import_job_indexes_resume_task
+
+        transaction.on_commit(lambda: import_job_indexes_resume_task.delay(str(job.pk)))
+    return job
+
+
+def import_job_indexes_resume(*, job_id) -> None:
+    """End the bulk load a job that will not run (cancelled while waiting) was handed; idempotent."""
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is not None and job.is_finished:
+        _resume_suspended_indexes(job)
 
 
 # --------------------------------------------------------------------------- running
@@ -724,11 +738,29 @@ def _suspend_indexes_for_bulk_load(job: ImportJob) -> None:
 
 
 def _resume_suspended_indexes(job: ImportJob) -> None:
-    """Rebuild the key indexes this job set aside, once it ends (whatever the end)."""
-    if not job.suspended_index_keys:
-        return
+    """End the bulk load this job counted, once it ends (whatever the end).
+
+    While another import of the organisation still waits to run, the load is not over: the count
+    passes to that job instead (one UPDATE under both rows' locks) and ends with it. A load sent as
+    many files runs them a few at a time; ending each file's count would let the counter touch zero
+    between files, and each touch would rebuild every index over the rows loaded so far while the
+    next files go on writing (the 1M benchmark's 58 files did that several times over).
+    """
+    with transaction.atomic():
+        keys = ImportJob.objects.select_for_update().filter(pk=job.pk) \
+            .values_list("suspended_index_keys", flat=True).first()
+        job.suspended_index_keys = []
+        if not keys:
+            return
+        ImportJob.objects.filter(pk=job.pk).update(suspended_index_keys=[])
+        # A waiting job, not a running one: a run reads its count when it starts (after its claim,
+        # which waits on this lock), so a PENDING heir cannot miss what it inherits.
+        heir = ImportJob.objects.select_for_update(skip_locked=True).filter(
+            organisation_id=job.organisation_id, status=ImportJobStatus.PENDING, suspended_index_keys=[],
+        ).exclude(pk=job.pk).order_by("created_at").first()
+        if heir is not None:
+            ImportJob.objects.filter(pk=heir.pk).update(suspended_index_keys=keys)
+            return
     from apps.metadata.services.bulk_load import key_indexes_resume
 
-    key_indexes_resume(key_ids=job.suspended_index_keys)
-    ImportJob.objects.filter(pk=job.pk).update(suspended_index_keys=[])
-    job.suspended_index_keys = []
+    key_indexes_resume(key_ids=keys)
